@@ -1,0 +1,223 @@
+"""Typed configuration of an RL run (OmegaConf structured configs).
+
+Imports nothing heavy (no torch/ray/vllm/deepspeed) so that `--help`, validation and dry runs are instant.
+Every field is documented here and in docs/config.md; `rl.config_load` merges YAML + CLI overrides on top of
+these dataclasses with strict keys and types, then `validate()` checks values that types cannot express.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from omegaconf import MISSING
+
+# Allowed values for enumerated string fields, used by validation and by error messages.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "model.dtype": ("float32", "bfloat16", "float16"),
+    "rollout.engine": ("hf", "vllm"),
+    "rollout.mode": ("sync",),
+    "algo.objective": ("mispo", "pg"),
+    "algo.advantage": ("group_mean", "grpo"),
+    "algo.loss_agg": ("token_mean", "seq_mean_token_sum", "seq_mean_token_mean"),
+    "logging.wandb.mode": ("offline", "online", "disabled"),
+}
+
+
+@dataclass
+class ModelConfig:
+    """The policy. `path` is a local HF directory, a hub id (where a hub is reachable), or `mispo-tiny`: the
+    project's own tiny base model, built deterministically into the cache ($MISPO_CACHE, default
+    ~/.cache/mispo) when missing."""
+
+    path: str = MISSING
+    dtype: str = "float32"  # learner and engine compute dtype; bfloat16 on GPUs
+    gradient_checkpointing: bool = False
+
+
+@dataclass
+class DataConfig:
+    """Prompt datasets (local jsonl/parquet read through HF `datasets`). Each row needs a prompt and a domain
+    (from the row's `domain_key` field or from `default_domain`); rows missing either are reported and skipped."""
+
+    train_files: list[str] = MISSING
+    domain_weights: dict[str, float] = MISSING  # sampling weight per domain in each step's prompt batch
+    prompt_key: str = "prompt"  # a string (chat template applied) or a list of chat messages
+    reference_key: str = "reference"  # ground truth handed to the verifier
+    domain_key: str = "domain"
+    default_domain: Optional[str] = None  # used when a row has no domain field
+    max_prompt_tokens: int = 256  # longer prompts are reported and skipped
+    apply_chat_template: bool = True
+
+
+@dataclass
+class RolloutConfig:
+    """Generation. `prompts_per_step * samples_per_prompt` trajectories per RL step."""
+
+    engine: str = "hf"
+    mode: str = "sync"
+    prompts_per_step: int = 32
+    samples_per_prompt: int = 8
+    max_new_tokens: int = 64
+    temperature: float = 1.0
+    top_p: float = 1.0
+    generation_batch_size: int = 256  # sequences per engine call inside one worker
+    num_workers: int = 1
+    num_cpus_per_worker: float = 0.5  # Ray scheduling share; sync mode never runs roles at the same time
+    num_gpus_per_worker: float = 0.0
+    torch_threads: int = 0  # intra-op threads for the HF engine; 0 = the machine's cores
+
+
+@dataclass
+class DomainRewardConfig:
+    """Which verifier scores a domain, and its keyword options."""
+
+    verifier: str = MISSING  # a registered name (`math`, ...) or a dotted path `pkg.module:Class`
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class RewardsConfig:
+    domains: dict[str, DomainRewardConfig] = MISSING
+    num_workers: int = 1
+    num_cpus_per_worker: float = 0.5
+
+
+@dataclass
+class AlgoConfig:
+    """MIS-PO (DESIGN.md section 3). Filters keep a token when token_bounds[0] <= pi_old/pi_rollout <=
+    token_bounds[1] and a trajectory when its geometric-mean ratio lies inside traj_bounds."""
+
+    objective: str = "mispo"
+    advantage: str = "group_mean"  # group_mean: R - mean(R of the prompt's group); grpo: also / std
+    token_bounds: list[float] = field(default_factory=lambda: [0.5, 2.0])
+    traj_bounds: list[float] = field(default_factory=lambda: [0.996, 1.001])
+    loss_agg: str = "token_mean"
+
+
+@dataclass
+class ActorConfig:
+    """The learner (DeepSpeed). One optimizer step per mini-batch; micro-batches accumulate gradients."""
+
+    lr: float = 2e-6
+    weight_decay: float = 0.0
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    warmup_steps: int = 0  # linear warm-up, in optimizer steps
+    grad_clip: float = 1.0
+    mini_batches: int = 4  # optimizer steps per RL step (1 epoch over the rollout batch)
+    micro_batch_size: int = 16  # trajectories per forward/backward
+    zero_stage: int = 1
+    num_workers: int = 1  # data-parallel learner ranks
+    num_cpus_per_worker: float = 1.0
+    num_gpus_per_worker: float = 0.0
+    torch_threads: int = 0  # 0 = the machine's cores
+
+
+@dataclass
+class WandbConfig:
+    mode: str = "offline"  # offline by default: no network, no key needed; `online` needs WANDB_API_KEY
+    project: str = "mispo"
+    entity: Optional[str] = None
+
+
+@dataclass
+class LoggingConfig:
+    wandb: WandbConfig = field(default_factory=WandbConfig)
+    progress_bar: bool = True
+    level: str = "INFO"
+
+
+@dataclass
+class RayConfig:
+    address: Optional[str] = None  # null: start a local cluster; "auto" or "ray://host:port" to join one
+    num_cpus: Optional[int] = None  # local cluster only; null = all cores
+
+
+@dataclass
+class TrainerConfig:
+    total_steps: int = MISSING
+    seed: int = 0
+    run_name: str = "mispo"
+    run_dir: Optional[str] = None  # default runs/<run_name>
+    save_every: int = 0  # 0: only the final checkpoint
+    log_samples: int = 2  # decoded samples written to samples.jsonl per step
+
+
+@dataclass
+class RLConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    rewards: RewardsConfig = field(default_factory=RewardsConfig)
+    algo: AlgoConfig = field(default_factory=AlgoConfig)
+    actor: ActorConfig = field(default_factory=ActorConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    ray: RayConfig = field(default_factory=RayConfig)
+
+
+def _check_choices(cfg: RLConfig) -> list[str]:
+    errors = []
+    for dotted, allowed in CHOICES.items():
+        value: Any = cfg
+        for part in dotted.split("."):
+            value = getattr(value, part)
+        if value not in allowed:
+            errors.append(f"{dotted}: {value!r} is not one of {list(allowed)}; set {dotted}={allowed[0]}")
+    return errors
+
+
+def _check_bounds(name: str, bounds: list[float], errors: list[str]) -> None:
+    if len(bounds) != 2 or not (0 < bounds[0] <= bounds[1]):
+        errors.append(f"{name}: expected [low, high] with 0 < low <= high, got {list(bounds)}")
+
+
+def validate_rl_config(cfg: RLConfig) -> list[str]:
+    """Checks types cannot express. Returns one message per problem (empty list = valid)."""
+    errors = _check_choices(cfg)
+    positive = {
+        "trainer.total_steps": cfg.trainer.total_steps,
+        "rollout.prompts_per_step": cfg.rollout.prompts_per_step,
+        "rollout.samples_per_prompt": cfg.rollout.samples_per_prompt,
+        "rollout.max_new_tokens": cfg.rollout.max_new_tokens,
+        "rollout.num_workers": cfg.rollout.num_workers,
+        "rollout.generation_batch_size": cfg.rollout.generation_batch_size,
+        "rewards.num_workers": cfg.rewards.num_workers,
+        "actor.mini_batches": cfg.actor.mini_batches,
+        "actor.micro_batch_size": cfg.actor.micro_batch_size,
+        "actor.num_workers": cfg.actor.num_workers,
+        "data.max_prompt_tokens": cfg.data.max_prompt_tokens,
+    }
+    errors += [f"{k}: must be > 0, got {v}" for k, v in positive.items() if v <= 0]
+    if cfg.rollout.temperature <= 0:
+        errors.append(f"rollout.temperature: must be > 0 (sampling), got {cfg.rollout.temperature}")
+    if not 0 < cfg.rollout.top_p <= 1:
+        errors.append(f"rollout.top_p: must be in (0, 1], got {cfg.rollout.top_p}")
+    if cfg.actor.lr <= 0:
+        errors.append(f"actor.lr: must be > 0, got {cfg.actor.lr}")
+    if cfg.actor.zero_stage not in (0, 1, 2, 3):
+        errors.append(f"actor.zero_stage: must be 0, 1, 2 or 3, got {cfg.actor.zero_stage}")
+    _check_bounds("algo.token_bounds", cfg.algo.token_bounds, errors)
+    _check_bounds("algo.traj_bounds", cfg.algo.traj_bounds, errors)
+    if not cfg.data.train_files:
+        errors.append("data.train_files: empty; list at least one jsonl/parquet file")
+    if not cfg.data.domain_weights:
+        errors.append("data.domain_weights: empty; give each domain to sample a weight, e.g. {math: 1.0}")
+    for domain, weight in cfg.data.domain_weights.items():
+        if weight < 0:
+            errors.append(f"data.domain_weights.{domain}: must be >= 0, got {weight}")
+        if domain not in cfg.rewards.domains:
+            errors.append(
+                f"data.domain_weights.{domain}: no verifier configured for this domain; add "
+                f"rewards.domains.{domain}.verifier (configured domains: {sorted(cfg.rewards.domains)})"
+            )
+    if cfg.data.domain_weights and sum(cfg.data.domain_weights.values()) <= 0:
+        errors.append("data.domain_weights: weights sum to 0; give at least one domain a positive weight")
+    batch = cfg.rollout.prompts_per_step * cfg.rollout.samples_per_prompt
+    per_rank = cfg.actor.mini_batches * cfg.actor.num_workers
+    if batch % per_rank:
+        errors.append(
+            f"actor.mini_batches: {batch} trajectories per step (rollout.prompts_per_step x "
+            f"rollout.samples_per_prompt) do not split into {cfg.actor.mini_batches} mini-batches x "
+            f"{cfg.actor.num_workers} learner ranks; choose values whose product divides {batch}"
+        )
+    return errors

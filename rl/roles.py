@@ -1,0 +1,48 @@
+"""Start the Ray actors of the rollout and reward roles from their sub-configs."""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import ray
+
+from rewards.pool import RewardWorker
+from rl.config_schema import ModelConfig, RewardsConfig, RolloutConfig
+from rollout.worker import RolloutWorker
+
+
+def resolve_threads(threads: int) -> int:
+    """0 means all cores: Ray sets OMP_NUM_THREADS=1 inside actors, so torch must be told explicitly."""
+    return threads if threads > 0 else (os.cpu_count() or 1)
+
+
+def start_rollout_workers(cfg: RolloutConfig, model_cfg: ModelConfig, model_path: str) -> list[Any]:
+    cls = ray.remote(RolloutWorker)
+    return [
+        cls.options(num_cpus=cfg.num_cpus_per_worker, num_gpus=cfg.num_gpus_per_worker).remote(
+            cfg.engine, model_path, model_cfg.dtype, resolve_threads(cfg.torch_threads), cfg.generation_batch_size)
+        for _ in range(cfg.num_workers)
+    ]
+
+
+def start_reward_workers(cfg: RewardsConfig) -> list[Any]:
+    domains = {d: (c.verifier, dict(c.options)) for d, c in cfg.domains.items()}
+    cls = ray.remote(RewardWorker)
+    return [cls.options(num_cpus=cfg.num_cpus_per_worker).remote(domains) for _ in range(cfg.num_workers)]
+
+
+def check_resources(plan: dict[str, dict[str, float]]) -> None:
+    """Fail fast (instead of waiting forever for an actor Ray cannot place) when roles ask for more CPUs/GPUs
+    than the cluster has. `plan` is rl.run_summary.resource_plan(cfg)."""
+    from rl.config_load import ConfigError
+
+    have = ray.cluster_resources()
+    keys = {"rollout": "rollout", "actor": "actor", "rewards": "rewards"}
+    for res, field in (("CPU", "cpus_each"), ("GPU", "gpus_each")):
+        need = sum(p["workers"] * p[field] for p in plan.values())
+        if need > have.get(res, 0.0) + 1e-9:
+            detail = ", ".join(f"{keys[r]}: {p['workers']} x {p[field]}" for r, p in plan.items())
+            raise ConfigError(
+                f"resources: roles need {need:g} {res}s ({detail}) but the Ray cluster has {have.get(res, 0.0):g}; "
+                f"lower {'/'.join(f'{k}.num_{res.lower()}s_per_worker' for k in keys)} or the worker counts"
+            )

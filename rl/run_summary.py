@@ -1,0 +1,47 @@
+"""Batch arithmetic and resource plan of a run, printed at start and saved beside the config (no torch)."""
+from __future__ import annotations
+
+import math
+
+from rl.config_schema import RLConfig
+
+
+def batch_arithmetic(cfg: RLConfig) -> dict[str, object]:
+    r, a = cfg.rollout, cfg.actor
+    traj = r.prompts_per_step * r.samples_per_prompt
+    mb = traj // a.mini_batches
+    shard = mb // a.num_workers
+    return {
+        "prompts_per_step": r.prompts_per_step,
+        "samples_per_prompt": r.samples_per_prompt,
+        "trajectories_per_step": traj,
+        "max_response_tokens_per_step": traj * r.max_new_tokens,
+        "max_tokens_per_step": traj * (r.max_new_tokens + cfg.data.max_prompt_tokens),
+        "actor_mini_batches": a.mini_batches,
+        "trajectories_per_mini_batch": mb,
+        "trajectories_per_rank_per_mini_batch": shard,
+        "micro_batch_size": a.micro_batch_size,
+        "grad_accum_steps": math.ceil(shard / a.micro_batch_size),
+        "optimizer_steps_total": a.mini_batches * cfg.trainer.total_steps,
+        "domain_weights": dict(cfg.data.domain_weights),
+    }
+
+
+def resource_plan(cfg: RLConfig) -> dict[str, dict[str, float]]:
+    return {
+        "rollout": {"workers": cfg.rollout.num_workers, "cpus_each": cfg.rollout.num_cpus_per_worker,
+                    "gpus_each": cfg.rollout.num_gpus_per_worker},
+        "actor": {"workers": cfg.actor.num_workers, "cpus_each": cfg.actor.num_cpus_per_worker,
+                  "gpus_each": cfg.actor.num_gpus_per_worker},
+        "rewards": {"workers": cfg.rewards.num_workers, "cpus_each": cfg.rewards.num_cpus_per_worker,
+                    "gpus_each": 0.0},
+    }
+
+
+def format_summary(cfg: RLConfig) -> str:
+    lines = ["batch arithmetic:"]
+    lines += [f"  {k:<40} {v}" for k, v in batch_arithmetic(cfg).items()]
+    lines.append("resources per role:")
+    for role, plan in resource_plan(cfg).items():
+        lines.append(f"  {role:<10} {plan['workers']} x ({plan['cpus_each']} CPU, {plan['gpus_each']} GPU)")
+    return "\n".join(lines)

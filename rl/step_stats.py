@@ -1,0 +1,68 @@
+"""Per-step telemetry computed on the driver: rewards per domain, MIS-PO filter keep fractions (overall, per
+domain, per response-length bucket), ratio statistics, response lengths, policy-version span."""
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Sequence
+
+import torch
+
+from rewards.types import RewardResult
+from rl.algos.mispo import filter_stats, mispo_filters
+from rl.batch import TrainBatch
+from rl.config_schema import AlgoConfig
+from rollout.types import Trajectory
+
+LENGTH_BUCKETS = (16, 64, 256, 1024)
+
+
+def length_bucket(n: int) -> str:
+    for edge in LENGTH_BUCKETS:
+        if n <= edge:
+            return f"le{edge}"
+    return f"gt{LENGTH_BUCKETS[-1]}"
+
+
+def reward_stats(trajs: Sequence[Trajectory], results: Sequence[RewardResult]) -> dict[str, float]:
+    out: dict[str, float] = {}
+    by_domain: dict[str, list[float]] = defaultdict(list)
+    status = defaultdict(int)
+    for t, r in zip(trajs, results):
+        status[r.status] += 1
+        if r.ok:
+            by_domain[t.domain].append(r.score)
+    scores = [s for v in by_domain.values() for s in v]
+    out["reward/mean"] = sum(scores) / len(scores) if scores else float("nan")
+    for d, v in sorted(by_domain.items()):
+        out[f"reward/{d}/mean"] = sum(v) / len(v)
+    n = max(len(results), 1)
+    out["reward/error_frac"] = status["error"] / n
+    out["reward/timeout_frac"] = status["timeout"] / n
+    lengths = [t.num_response_tokens for t in trajs]
+    out["response/length_mean"] = sum(lengths) / max(len(lengths), 1)
+    out["response/length_max"] = float(max(lengths, default=0))
+    out["response/truncated_frac"] = sum(t.truncated for t in trajs) / max(len(trajs), 1)
+    versions = [t.policy_version for t in trajs]
+    out["policy/version_span"] = float(max(versions) - min(versions)) if versions else 0.0
+    return out
+
+
+def filter_telemetry(batch: TrainBatch, trajs: Sequence[Trajectory], algo: AlgoConfig) -> dict[str, float]:
+    """MIS-PO keep fractions on the batch (computed for every objective, so ablations can compare)."""
+    tb, jb = tuple(algo.token_bounds), tuple(algo.traj_bounds)
+    f = mispo_filters(batch.old_logprobs, batch.rollout_logprobs, batch.response_mask, tb, jb)
+    out = {f"mispo/{k}": v for k, v in filter_stats(f, batch.response_mask).items()}
+    groups: dict[str, list[int]] = defaultdict(list)
+    for i, t in enumerate(trajs):
+        groups[f"domain/{t.domain}"].append(i)
+        groups[f"len/{length_bucket(t.num_response_tokens)}"].append(i)
+    for name, idx in sorted(groups.items()):
+        sel = torch.tensor(idx)
+        mask = batch.response_mask[sel]
+        if mask.sum() == 0:
+            continue
+        sub = mispo_filters(batch.old_logprobs[sel], batch.rollout_logprobs[sel], mask, tb, jb)
+        out[f"mispo/keep_frac/{name}"] = filter_stats(sub, mask)["keep_frac"]
+    kl = (batch.rollout_logprobs - batch.old_logprobs) * batch.response_mask
+    out["mispo/rollout_kl_k1"] = float(kl.sum() / batch.response_mask.sum().clamp(min=1.0))
+    return out

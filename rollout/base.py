@@ -1,0 +1,35 @@
+"""The inference-engine interface. One module per implementation (hf_engine.py, ...); `setup_engine` picks one
+by name. Engines never import each other, rl/, or deepspeed."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Mapping
+
+from rollout.types import Completion, SamplingParams
+
+
+class Engine(ABC):
+    """Generates from token ids and reports the sampled tokens' logprobs; accepts versioned weight updates."""
+
+    version: int = 0
+
+    @abstractmethod
+    def generate(self, prompts: list[list[int]], params: SamplingParams) -> list[list[Completion]]:
+        """For each prompt (token ids), `params.n` completions."""
+
+    @abstractmethod
+    def update_weights(self, state_dict: Mapping[str, "object"], version: int) -> None:
+        """Load new policy weights (a name -> tensor mapping) and record their version."""
+
+    @abstractmethod
+    def decode(self, token_ids: list[int]) -> str:
+        """Text of `token_ids` without special tokens."""
+
+
+def setup_engine(name: str, model_path: str, dtype: str, threads: int, batch_size: int) -> Engine:
+    """Engine factory keyed on `rollout.engine`."""
+    if name == "hf":
+        from rollout.hf_engine import HFEngine
+
+        return HFEngine(model_path, dtype=dtype, threads=threads, batch_size=batch_size)
+    raise ValueError(f"rollout.engine: {name!r} is not available yet; use rollout.engine=hf")
