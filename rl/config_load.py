@@ -97,7 +97,8 @@ def load_config(
     try:
         loaded = OmegaConf.load(path)
     except Exception as exc:  # yaml syntax errors
-        raise ConfigError(f"{path}: not valid YAML ({str(exc).splitlines()[0]}); fix the file") from exc
+        detail = " ".join(str(exc).split())[:300]
+        raise ConfigError(f"{path}: not valid YAML ({detail}); fix the file") from exc
     if not isinstance(loaded, DictConfig):
         raise ConfigError(f"{path}: the top level must be a mapping of sections (model:, data:, ...)")
     try:

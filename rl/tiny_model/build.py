@@ -26,7 +26,7 @@ from rl.tiny_model.tasks import all_math_tasks, code_response, code_task_rows, n
 log = logging.getLogger(__name__)
 
 TINY_NAME = "mispo-tiny"
-TINY_VERSION = "v1"
+TINY_VERSION = "v2"
 CHAT_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
     "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
@@ -47,7 +47,8 @@ class TinyRecipe:
     steps: int = 700
     batch_size: int = 64
     lr: float = 3e-3
-    p_correct: float = 0.3  # how often the pretraining answer is right: the base model's starting accuracy
+    p_correct: float = 0.8  # how often a pretraining answer is right
+    p_boxed: float = 0.3  # how often it follows the \\boxed{} instruction: the base model's format weakness
     code_fraction: float = 0.15
     seed: int = 1234
     threads: int = 2
@@ -85,7 +86,8 @@ def make_corpus(recipe: TinyRecipe, n: int, rng: random.Random) -> list[str]:
             texts.append(_chat(row["prompt"], code_response(row)))
         else:
             task = rng.choice(math_tasks)
-            texts.append(_chat(task.prompt, task.response(noisy_answer(task, rng, recipe.p_correct))))
+            answer = noisy_answer(task, rng, recipe.p_correct)
+            texts.append(_chat(task.prompt, task.response(answer, boxed=rng.random() < recipe.p_boxed)))
     return texts
 
 

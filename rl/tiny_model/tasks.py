@@ -1,7 +1,8 @@
 """Generated tasks: small arithmetic problems (math domain) and tiny function-writing problems (code domain).
 
-Used twice: as the pretraining corpus of the tiny base model (with deliberately noisy answers, so the base model
-starts with partial accuracy that RL can raise) and as the RL prompt datasets shipped under data/.
+Used twice: as the pretraining corpus of the tiny base model and as the RL prompt datasets shipped under data/.
+The corpus is deliberately imperfect, like a real base model: answers are sometimes wrong (near misses) and
+often not put in \\boxed{} as the instruction asks (so a strict verifier scores them 0). RL has both to fix.
 """
 from __future__ import annotations
 
@@ -26,8 +27,9 @@ class MathTask:
     def prompt(self) -> str:
         return f"What is {self.a} {self.op} {self.b}? {MATH_INSTRUCTION}"
 
-    def response(self, answer: int) -> str:
-        return f"{self.a} {self.op} {self.b} = {answer}. The answer is \\boxed{{{answer}}}."
+    def response(self, answer: int, boxed: bool = True) -> str:
+        final = f"\\boxed{{{answer}}}" if boxed else str(answer)
+        return f"{self.a} {self.op} {self.b} = {answer}. The answer is {final}."
 
 
 def all_math_tasks(max_operand: int = 12) -> list[MathTask]:

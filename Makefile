@@ -1,0 +1,45 @@
+# Two commands do everything on a fresh machine (root, Debian, PyPI reachable):
+#   make train   - venv + install + tiny model, then the default RL job
+#   make test    - venv + install + tiny model, then the whole test suite
+# Both are idempotent: the install step reruns only when pyproject.toml changes.
+SHELL := /bin/bash
+.SHELLFLAGS := -eo pipefail -c
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.mispo-installed
+export MISPO_CACHE ?= $(HOME)/.cache/mispo
+# pip's index config on these machines prints one harmless "Location ... is ignored" line per package.
+QUIET_PIP := grep -v "is ignored: it is neither a file nor a directory" || true
+CONFIG ?= mispo_math_code.yaml
+
+.PHONY: install prepare train test unit dry-run clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0 2>&1 | $(QUIET_PIP)
+	$(BIN)/pip install -q --disable-pip-version-check -e ".[dev]" 2>&1 | $(QUIET_PIP)
+	$(BIN)/python -c "import torch, ray, deepspeed, transformers, math_verify; print('installed: torch', torch.__version__)"
+	touch $@
+
+install: $(STAMP)
+
+prepare: install
+	$(BIN)/python -m rl.tiny_model.build
+
+train: prepare
+	$(BIN)/python -m rl.train --config $(CONFIG) $(ARGS)
+
+dry-run: install
+	$(BIN)/python -m rl.train --config $(CONFIG) --dry-run $(ARGS)
+
+unit: install
+	$(BIN)/python -m pytest tests/unit -q
+
+test: prepare
+	$(BIN)/python -m pytest tests
+
+clean:
+	rm -rf runs wandb

@@ -1,0 +1,118 @@
+"""Config system: every YAML loads; bad input fails with one-line messages naming the key and the fix."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rl.config_load import CONFIGS_DIR, ConfigError, load_config
+from rl.config_schema import RLConfig, validate_rl_config
+from rl.run_summary import batch_arithmetic
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def load(overrides=(), config="mispo_math_code.yaml"):
+    return load_config(RLConfig, config, list(overrides), validate_rl_config)
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS_DIR.glob("rl_*.yaml")) + sorted(CONFIGS_DIR.glob("mispo_*.yaml")),
+                         ids=lambda p: p.name)
+def test_every_rl_config_loads(path):
+    cfg = load(config=str(path))
+    assert cfg.trainer.total_steps > 0
+
+
+def test_fixed_key_names_exist():
+    cfg = load()
+    assert cfg.model.path == "mispo-tiny"
+    assert cfg.rollout.engine == "hf" and cfg.rollout.mode == "sync" and cfg.algo.objective == "mispo"
+    assert isinstance(cfg.trainer.seed, int) and cfg.trainer.run_dir is None
+
+
+def test_overrides_apply_with_types():
+    cfg = load(["trainer.total_steps=7", "actor.lr=1e-5", "algo.token_bounds=[0.25,4.0]", "trainer.run_dir=/tmp/x"])
+    assert cfg.trainer.total_steps == 7 and cfg.actor.lr == pytest.approx(1e-5)
+    assert list(cfg.algo.token_bounds) == [0.25, 4.0] and cfg.trainer.run_dir == "/tmp/x"
+
+
+def one_line(exc: pytest.ExceptionInfo) -> str:
+    msg = str(exc.value)
+    assert "\n" not in msg, msg
+    return msg
+
+
+def test_unknown_key_names_path_and_allowed_keys():
+    with pytest.raises(ConfigError) as exc:
+        load(["rollout.temprature=0.7"])
+    msg = one_line(exc)
+    assert "rollout.temprature" in msg and "temperature" in msg
+
+
+def test_unknown_key_in_yaml(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    text = (CONFIGS_DIR / "mispo_math_code.yaml").read_text()
+    bad.write_text(text.replace("  lr: 1.0e-4", "  learning_rate: 1.0"))
+    with pytest.raises(ConfigError) as exc:
+        load(config=str(bad))
+    assert "actor.learning_rate" in one_line(exc) and "lr" in one_line(exc)
+
+
+def test_wrong_type():
+    with pytest.raises(ConfigError) as exc:
+        load(["rollout.prompts_per_step=many"])
+    msg = one_line(exc)
+    assert "rollout.prompts_per_step" in msg and "many" in msg
+
+
+def test_bad_choice_lists_allowed_values():
+    with pytest.raises(ConfigError) as exc:
+        load(["rollout.engine=vlm"])
+    msg = one_line(exc)
+    assert "rollout.engine" in msg and "'hf'" in msg and "'vllm'" in msg
+
+
+def test_missing_file_lists_known_configs():
+    with pytest.raises(ConfigError) as exc:
+        load(config="does_not_exist.yaml")
+    msg = one_line(exc)
+    assert "does_not_exist.yaml" in msg and "mispo_math_code.yaml" in msg
+
+
+def test_domain_without_verifier_is_config_error():
+    with pytest.raises(ConfigError) as exc:
+        load(["data.domain_weights={math: 1.0, poetry: 1.0}"])
+    assert "data.domain_weights.poetry" in one_line(exc)
+
+
+def test_indivisible_batch():
+    with pytest.raises(ConfigError) as exc:
+        load(["rollout.prompts_per_step=3", "rollout.samples_per_prompt=3"])
+    assert "actor.mini_batches" in one_line(exc)
+
+
+def test_batch_arithmetic():
+    plan = batch_arithmetic(load(["actor.micro_batch_size=16"]))
+    assert plan["trajectories_per_step"] == 256 and plan["trajectories_per_mini_batch"] == 64
+    assert plan["grad_accum_steps"] == 4
+
+
+def test_cli_dry_run_and_error_exit_codes():
+    ok = subprocess.run([sys.executable, "-m", "rl.train", "--config", "mispo_math_code.yaml", "--dry-run"],
+                        cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0, ok.stderr
+    assert "trajectories_per_step" in ok.stdout and "rollout:" in ok.stdout
+    bad = subprocess.run([sys.executable, "-m", "rl.train", "--config", "mispo_math_code.yaml", "--dry-run",
+                          "algo.objectiv=pg"], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2
+    assert bad.stderr.strip().count("\n") == 0 and "algo.objectiv" in bad.stderr
+
+
+def test_yaml_syntax_error_is_one_line(tmp_path):
+    bad = tmp_path / "dup.yaml"
+    bad.write_text("actor:\n  lr: 1.0\nactor:\n  lr: 2.0\n")
+    with pytest.raises(ConfigError) as exc:
+        load(config=str(bad))
+    assert "dup.yaml" in one_line(exc) and "duplicate" in one_line(exc)
