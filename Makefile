@@ -10,7 +10,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.mispo-installed
 export MISPO_CACHE ?= $(HOME)/.cache/mispo
 # pip's index config on these machines prints one harmless "Location ... is ignored" line per package.
-QUIET_PIP := grep -v "is ignored: it is neither a file nor a directory" || true
+QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 CONFIG ?= mispo_math_code.yaml
 
 .PHONY: install prepare train test unit dry-run clean

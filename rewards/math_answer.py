@@ -35,6 +35,9 @@ from latex2sympy2_extended.latex2sympy2 import NormalizationConfig
 from math_verify import LatexExtractionConfig, parse, verify
 
 logger = logging.getLogger(__name__)
+# math-verify warns once per process that its (signal-based) timeouts are off; that is deliberate here (see above).
+for _name in ("math_verify.parser", "math_verify.grader"):
+    logging.getLogger(_name).setLevel(logging.ERROR)
 
 DEFAULT_MAX_CHARS = 1000
 MAX_POWER_NESTING = 2  # a^{b^{c}} is allowed, a^{b^{c^{d}}} is refused

@@ -14,7 +14,7 @@ from omegaconf import MISSING
 # Allowed values for enumerated string fields, used by validation and by error messages.
 CHOICES: dict[str, tuple[str, ...]] = {
     "model.dtype": ("float32", "bfloat16", "float16"),
-    "rollout.engine": ("hf", "vllm"),
+    "rollout.engine": ("hf",),  # vllm: issue 6
     "rollout.mode": ("sync",),
     "algo.objective": ("mispo", "pg"),
     "algo.advantage": ("group_mean", "grpo"),

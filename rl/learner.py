@@ -101,7 +101,7 @@ class Learner:
                 # DeepSpeed divides by GAS and averages over ranks; the global normaliser already did both.
                 self.engine.backward(loss * self.gas * self.world_size)
                 self.engine.step()
-                total += float(loss)
+                total += loss.item()
             losses.append(total)
             gn = self.engine.get_global_grad_norm()
             norms.append(float(gn) if gn is not None else float("nan"))
