@@ -17,7 +17,8 @@ from rollout.types import Trajectory
 class TrainBatch:
     """input_ids, attention_mask: [B, L] long (right-padded prompt+response).
     response_mask: [B, L-1] float, 1 on response tokens that carry loss (loss_mask 1 and a valid reward).
-    rollout_logprobs, old_logprobs, advantages: [B, L-1] float (0 off the response).
+    rollout_logprobs, old_logprobs, ref_logprobs, advantages, values, returns: [B, L-1] float (0 off the response);
+    values are the critic's V(s_t) before its update, returns its regression targets.
     """
 
     input_ids: torch.Tensor
@@ -26,6 +27,9 @@ class TrainBatch:
     rollout_logprobs: torch.Tensor
     advantages: torch.Tensor
     old_logprobs: torch.Tensor
+    ref_logprobs: torch.Tensor
+    values: torch.Tensor
+    returns: torch.Tensor
 
     def __len__(self) -> int:
         return self.input_ids.shape[0]
@@ -43,13 +47,15 @@ class TrainBatch:
     def chunks(self, size: int) -> list["TrainBatch"]:
         return [self.select(range(s, min(s + size, len(self)))) for s in range(0, len(self), size)]
 
-    def with_old_logprobs(self, old: torch.Tensor) -> "TrainBatch":
-        return replace(self, old_logprobs=old)
+    def with_(self, **tensors: torch.Tensor) -> "TrainBatch":
+        """A copy with some [B, L-1] fields replaced."""
+        return replace(self, **tensors)
 
 
-def build_batch(trajs: Sequence[Trajectory], advantages: torch.Tensor, valid: torch.Tensor,
-                pad_id: int) -> TrainBatch:
-    """Pad trajectories. advantages: [N] per trajectory (broadcast to its tokens); valid: [N] 0/1."""
+def build_batch(trajs: Sequence[Trajectory], valid: torch.Tensor, pad_id: int,
+                advantages: torch.Tensor | None = None) -> TrainBatch:
+    """Pad trajectories. valid: [N] 0/1 (0 masks the whole trajectory); advantages: optional [N] per trajectory,
+    broadcast to its response tokens (token-level advantages, e.g. GAE, are set later with `with_`)."""
     lengths = [len(t.prompt_ids) + len(t.response_ids) for t in trajs]
     B, L = len(trajs), max(lengths)
     input_ids = torch.full((B, L), pad_id, dtype=torch.long)
@@ -66,5 +72,12 @@ def build_batch(trajs: Sequence[Trajectory], advantages: torch.Tensor, valid: to
         span = slice(P - 1, P - 1 + T)  # logits position predicting response token k is P-1+k
         resp_mask[i, span] = torch.tensor(t.loss_mask, dtype=torch.float) * float(valid[i])
         rollout_lp[i, span] = torch.tensor(t.rollout_logprobs, dtype=torch.float)
-        adv[i, span] = float(advantages[i])
-    return TrainBatch(input_ids, attention, resp_mask, rollout_lp, adv, torch.zeros_like(rollout_lp))
+        if advantages is not None:
+            adv[i, span] = float(advantages[i])
+    zeros = torch.zeros_like(rollout_lp)
+    return TrainBatch(input_ids, attention, resp_mask, rollout_lp, adv, zeros, zeros, zeros, zeros)
+
+
+def broadcast_per_trajectory(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """[N] per-trajectory values -> [N, S] on the response mask."""
+    return values.float().unsqueeze(-1) * mask

@@ -16,8 +16,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "model.dtype": ("float32", "bfloat16", "float16"),
     "rollout.engine": ("hf",),  # vllm: issue 6
     "rollout.mode": ("sync",),
-    "algo.objective": ("mispo", "pg"),
-    "algo.advantage": ("group_mean", "grpo"),
+    "algo.objective": ("mispo", "pg", "ppo_clip", "tis", "icepop", "gspo"),
+    "algo.advantage": ("gae", "grpo", "group_mean", "rloo"),
     "algo.loss_agg": ("token_mean", "seq_mean_token_sum", "seq_mean_token_mean"),
     "logging.wandb.mode": ("offline", "online", "disabled"),
 }
@@ -65,6 +65,8 @@ class RolloutConfig:
     num_cpus_per_worker: float = 0.5  # Ray scheduling share; sync mode never runs roles at the same time
     num_gpus_per_worker: float = 0.0
     torch_threads: int = 0  # intra-op threads for the HF engine; 0 = the machine's cores
+    dtype: Optional[str] = None  # engine dtype; null = model.dtype (a lower precision here makes a mismatch)
+    sync_interval: int = 1  # push weights every k updates (>1 only for staleness ablations)
 
 
 @dataclass
@@ -87,29 +89,55 @@ class AlgoConfig:
     """MIS-PO (DESIGN.md section 3). Filters keep a token when token_bounds[0] <= pi_old/pi_rollout <=
     token_bounds[1] and a trajectory when its geometric-mean ratio lies inside traj_bounds."""
 
-    objective: str = "mispo"
-    advantage: str = "group_mean"  # group_mean: R - mean(R of the prompt's group); grpo: also / std
+    objective: str = "mispo"  # mispo | pg | ppo_clip | tis | icepop | gspo (baselines for ablations)
+    advantage: str = "gae"  # gae (critic) | grpo (group-normalised) | group_mean | rloo
+    gamma: float = 1.0
+    lam: float = 1.0
+    truncation_bootstrap: bool = True  # a response cut by the length limit gets R = V(s_T) (gae only)
     token_bounds: list[float] = field(default_factory=lambda: [0.5, 2.0])
     traj_bounds: list[float] = field(default_factory=lambda: [0.996, 1.001])
+    adaptive_traj_bounds: bool = False  # widen the trajectory band to keep adaptive_target_keep of trajectories
+    adaptive_target_keep: float = 0.9
+    adaptive_smoothing: float = 0.5
     loss_agg: str = "token_mean"
+    clip_eps: list[float] = field(default_factory=lambda: [0.2, 0.2])  # ppo_clip / tis / icepop
+    tis_cap: float = 2.0
+    gspo_eps: list[float] = field(default_factory=lambda: [3e-4, 4e-4])
+    kl_coef: float = 0.0  # k3 KL to a frozen reference, corrected by pi_theta/pi_old (paper: 0.001, final stage)
 
 
 @dataclass
-class ActorConfig:
-    """The learner (DeepSpeed). One optimizer step per mini-batch; micro-batches accumulate gradients."""
+class LearnerRoleConfig:
+    """Fields shared by the actor and the critic (each its own DeepSpeed group)."""
 
     lr: float = 2e-6
     weight_decay: float = 0.0
     betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
-    warmup_steps: int = 0  # linear warm-up, in optimizer steps
+    warmup_steps: int = 0  # linear LR warm-up, in optimizer steps
     grad_clip: float = 1.0
     mini_batches: int = 4  # optimizer steps per RL step (1 epoch over the rollout batch)
     micro_batch_size: int = 16  # trajectories per forward/backward
     zero_stage: int = 1
-    num_workers: int = 1  # data-parallel learner ranks
+    num_workers: int = 1  # data-parallel ranks
     num_cpus_per_worker: float = 1.0
     num_gpus_per_worker: float = 0.0
     torch_threads: int = 0  # 0 = the machine's cores
+
+
+@dataclass
+class ActorConfig(LearnerRoleConfig):
+    """The policy learner."""
+
+
+@dataclass
+class CriticConfig(LearnerRoleConfig):
+    """The value model (LM backbone + scalar head), used when algo.advantage == gae."""
+
+    lr: float = 5e-6
+    mini_batches: int = 12
+    value_clip: Optional[float] = None  # clipped value loss when set (e.g. 0.2)
+    actor_freeze_steps: int = 0  # critic warm-up: RL steps in which only the critic trains
+    num_cpus_per_worker: float = 0.5
 
 
 @dataclass
@@ -150,6 +178,7 @@ class RLConfig:
     rewards: RewardsConfig = field(default_factory=RewardsConfig)
     algo: AlgoConfig = field(default_factory=AlgoConfig)
     actor: ActorConfig = field(default_factory=ActorConfig)
+    critic: CriticConfig = field(default_factory=CriticConfig)
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     ray: RayConfig = field(default_factory=RayConfig)
@@ -174,6 +203,8 @@ def _check_bounds(name: str, bounds: list[float], errors: list[str]) -> None:
 def validate_rl_config(cfg: RLConfig) -> list[str]:
     """Checks types cannot express. Returns one message per problem (empty list = valid)."""
     errors = _check_choices(cfg)
+    if cfg.rollout.dtype is not None and cfg.rollout.dtype not in CHOICES["model.dtype"]:
+        errors.append(f"rollout.dtype: {cfg.rollout.dtype!r} is not one of {list(CHOICES['model.dtype'])} or null")
     positive = {
         "trainer.total_steps": cfg.trainer.total_steps,
         "rollout.prompts_per_step": cfg.rollout.prompts_per_step,
@@ -181,6 +212,7 @@ def validate_rl_config(cfg: RLConfig) -> list[str]:
         "rollout.max_new_tokens": cfg.rollout.max_new_tokens,
         "rollout.num_workers": cfg.rollout.num_workers,
         "rollout.generation_batch_size": cfg.rollout.generation_batch_size,
+        "rollout.sync_interval": cfg.rollout.sync_interval,
         "rewards.num_workers": cfg.rewards.num_workers,
         "actor.mini_batches": cfg.actor.mini_batches,
         "actor.micro_batch_size": cfg.actor.micro_batch_size,
@@ -194,10 +226,20 @@ def validate_rl_config(cfg: RLConfig) -> list[str]:
         errors.append(f"rollout.top_p: must be in (0, 1], got {cfg.rollout.top_p}")
     if cfg.actor.lr <= 0:
         errors.append(f"actor.lr: must be > 0, got {cfg.actor.lr}")
-    if cfg.actor.zero_stage not in (0, 1, 2, 3):
-        errors.append(f"actor.zero_stage: must be 0, 1, 2 or 3, got {cfg.actor.zero_stage}")
+    for role in ("actor", "critic"):
+        if getattr(cfg, role).zero_stage not in (0, 1, 2):
+            errors.append(f"{role}.zero_stage: must be 0, 1 or 2 (ZeRO-3 export is not supported yet), "
+                          f"got {getattr(cfg, role).zero_stage}")
     _check_bounds("algo.token_bounds", cfg.algo.token_bounds, errors)
     _check_bounds("algo.traj_bounds", cfg.algo.traj_bounds, errors)
+    if not 0 < cfg.algo.adaptive_target_keep <= 1:
+        errors.append(f"algo.adaptive_target_keep: must be in (0, 1], got {cfg.algo.adaptive_target_keep}")
+    if not (0 <= cfg.algo.gamma <= 1 and 0 <= cfg.algo.lam <= 1):
+        errors.append(f"algo.gamma / algo.lam: must be in [0, 1], got {cfg.algo.gamma} / {cfg.algo.lam}")
+    if cfg.algo.kl_coef < 0:
+        errors.append(f"algo.kl_coef: must be >= 0, got {cfg.algo.kl_coef}")
+    if cfg.critic.lr <= 0:
+        errors.append(f"critic.lr: must be > 0, got {cfg.critic.lr}")
     if not cfg.data.train_files:
         errors.append("data.train_files: empty; list at least one jsonl/parquet file")
     if not cfg.data.domain_weights:
@@ -214,6 +256,12 @@ def validate_rl_config(cfg: RLConfig) -> list[str]:
         errors.append("data.domain_weights: weights sum to 0; give at least one domain a positive weight")
     batch = cfg.rollout.prompts_per_step * cfg.rollout.samples_per_prompt
     per_rank = cfg.actor.mini_batches * cfg.actor.num_workers
+    crit_rank = cfg.critic.mini_batches * cfg.critic.num_workers
+    if cfg.algo.advantage == "gae" and batch % crit_rank:
+        errors.append(
+            f"critic.mini_batches: {batch} trajectories per step do not split into {cfg.critic.mini_batches} "
+            f"mini-batches x {cfg.critic.num_workers} critic ranks; choose values whose product divides {batch}"
+        )
     if batch % per_rank:
         errors.append(
             f"actor.mini_batches: {batch} trajectories per step (rollout.prompts_per_step x "

@@ -1,7 +1,8 @@
-"""The learner group: N DeepSpeed ranks as Ray actors, and the batch arithmetic that feeds them.
+"""Learner groups: N DeepSpeed ranks of one role (actor or critic) as Ray actors, and the batch arithmetic that
+feeds them.
 
-One RL step = one epoch over the rollout batch, split into `actor.mini_batches` mini-batches (one optimizer
-step each), each split evenly over the ranks and, inside a rank, into micro-batches of `actor.micro_batch_size`.
+One RL step = one epoch over the rollout batch, split into `mini_batches` mini-batches (one optimizer step each),
+each split evenly over the ranks and, inside a rank, into micro-batches of `micro_batch_size`.
 """
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ import ray
 import torch
 
 from rl.batch import TrainBatch
-from rl.config_schema import ActorConfig, AlgoConfig, ModelConfig
+from rl.config_schema import ActorConfig, AlgoConfig, CriticConfig, LearnerRoleConfig, ModelConfig
+from rl.critic import Critic
 from rl.learner import Learner
 
 
@@ -30,55 +32,76 @@ def normalizer(mb: TrainBatch, loss_agg: str) -> float:
     return max(float((mb.response_mask.sum(-1) > 0).sum()), 1.0)
 
 
-class LearnerGroup:
-    def __init__(self, model_path: str, model_cfg: ModelConfig, actor_cfg: ActorConfig, algo_cfg: AlgoConfig,
-                 temperature: float, batch_size: int, seed: int) -> None:
-        self.cfg, self.algo, self.seed = actor_cfg, algo_cfg, seed
-        world = actor_cfg.num_workers
-        self.shard = batch_size // (actor_cfg.mini_batches * world)
-        self.gas = math.ceil(self.shard / actor_cfg.micro_batch_size)
-        master_addr, port = ray.util.get_node_ip_address(), _free_port()
-        actor_cls = ray.remote(Learner)
+class _Group:
+    """Ranks of one role plus the split of a batch into per-rank mini-batch shards."""
+
+    def __init__(self, cls: type, cfg: LearnerRoleConfig, batch_size: int, seed: int, make_args) -> None:
+        self.cfg, self.seed, self._step = cfg, seed, 0
+        world = cfg.num_workers
+        self.gas = math.ceil(batch_size // (cfg.mini_batches * world) / cfg.micro_batch_size)
+        addr, port = ray.util.get_node_ip_address(), _free_port()
+        remote = ray.remote(cls)
         self.actors = [
-            actor_cls.options(num_cpus=actor_cfg.num_cpus_per_worker, num_gpus=actor_cfg.num_gpus_per_worker).remote(
-                model_path, model_cfg, actor_cfg, algo_cfg, temperature, self.gas, rank, world, master_addr, port,
-                seed)
+            remote.options(num_cpus=cfg.num_cpus_per_worker, num_gpus=cfg.num_gpus_per_worker).remote(
+                *make_args(self.gas, rank, world, addr, port))
             for rank in range(world)
         ]
-        self._step = 0
 
-    def _shards(self, batch: TrainBatch) -> list[TrainBatch]:
+    def shards(self, batch: TrainBatch) -> list[TrainBatch]:
         n = len(self.actors)
         size = math.ceil(len(batch) / n)
         return [batch.select(range(i * size, min((i + 1) * size, len(batch)))) for i in range(n)]
 
-    def compute_old_logprobs(self, batch: TrainBatch) -> tuple[torch.Tensor, dict[str, float]]:
-        """pi_old for the whole batch ([B, L-1]) and the mean policy entropy over response tokens."""
-        shards = self._shards(batch)
-        results = ray.get([a.compute_old_logprobs.remote(s) for a, s in zip(self.actors, shards)])
-        width = batch.rollout_logprobs.shape[1]
-        old = torch.zeros(len(batch), width)
-        row = 0
-        for lp, _ in results:
-            old[row: row + lp.shape[0], : lp.shape[1]] = lp[:, :width]
-            row += lp.shape[0]
-        ent = sum(r[1]["entropy_sum"] for r in results) / max(sum(r[1]["tokens"] for r in results), 1.0)
-        return old, {"entropy": ent}
-
-    def update(self, batch: TrainBatch) -> dict[str, float]:
-        """Shuffle, split into mini-batches x ranks, one optimizer step per mini-batch on every rank."""
+    def split(self, batch: TrainBatch, loss_agg: str) -> tuple[list[list[TrainBatch]], list[float]]:
+        """Shuffle, cut into mini-batches, shard each over ranks. Returns (per-rank shard lists, global N's)."""
         gen = torch.Generator().manual_seed(self.seed * 100_003 + self._step)
         self._step += 1
         perm = torch.randperm(len(batch), generator=gen)
-        mb_size = len(batch) // self.cfg.mini_batches
-        minibatches = [batch.select(perm[i * mb_size:(i + 1) * mb_size]) for i in range(self.cfg.mini_batches)]
-        norms = [normalizer(mb, self.algo.loss_agg) for mb in minibatches]
+        size = len(batch) // self.cfg.mini_batches
+        minibatches = [batch.select(perm[i * size:(i + 1) * size]) for i in range(self.cfg.mini_batches)]
         per_rank: list[list[TrainBatch]] = [[] for _ in self.actors]
         for mb in minibatches:
-            for rank, shard in enumerate(self._shards(mb)):
+            for rank, shard in enumerate(self.shards(mb)):
                 per_rank[rank].append(shard)
-        stats = ray.get([a.update.remote(per_rank[r], norms) for r, a in enumerate(self.actors)])
-        return stats[0]
+        return per_rank, [normalizer(mb, loss_agg) for mb in minibatches]
+
+
+def _concat_rows(parts: list[torch.Tensor], width: int | None = None) -> torch.Tensor:
+    """Stack per-rank row blocks; [n, w] blocks (shards are trimmed to their own longest row) are zero-padded."""
+    if width is None:
+        return torch.cat(parts)
+    out = torch.zeros(sum(p.shape[0] for p in parts), width)
+    row = 0
+    for p in parts:
+        out[row: row + p.shape[0], : p.shape[1]] = p[:, :width]
+        row += p.shape[0]
+    return out
+
+
+class LearnerGroup(_Group):
+    """The actor's ranks."""
+
+    def __init__(self, model_path: str, model_cfg: ModelConfig, actor_cfg: ActorConfig, algo_cfg: AlgoConfig,
+                 temperature: float, batch_size: int, seed: int) -> None:
+        self.algo = algo_cfg
+        super().__init__(Learner, actor_cfg, batch_size, seed, lambda gas, rank, world, addr, port: (
+            model_path, model_cfg, actor_cfg, algo_cfg, temperature, gas, rank, world, addr, port, seed))
+
+    def compute_old_logprobs_async(self, batch: TrainBatch) -> list[Any]:
+        return [a.compute_old_logprobs.remote(s) for a, s in zip(self.actors, self.shards(batch))]
+
+    @staticmethod
+    def gather_old_logprobs(results: list[Any], width: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
+        """(pi_old [B, L-1], ref [B, L-1], {entropy, kl_ref}) from the ranks' results."""
+        old = _concat_rows([r[0] for r in results], width)
+        ref = _concat_rows([r[1] for r in results], width)
+        n = max(sum(r[2]["tokens"] for r in results), 1.0)
+        return old, ref, {"entropy": sum(r[2]["entropy_sum"] for r in results) / n,
+                          "kl_ref": sum(r[2]["kl_sum"] for r in results) / n}
+
+    def update_async(self, batch: TrainBatch, traj_bounds: tuple[float, float]) -> Any:
+        per_rank, norms = self.split(batch, self.algo.loss_agg)
+        return [a.update.remote(per_rank[r], norms, traj_bounds) for r, a in enumerate(self.actors)]
 
     def weights_ref(self) -> Any:
         """ObjectRef to rank 0's full state dict (lives in Ray's object store; engines read it from there)."""
@@ -86,3 +109,24 @@ class LearnerGroup:
 
     def save(self, path: str) -> str:
         return ray.get(self.actors[0].save.remote(path))
+
+
+class CriticGroup(_Group):
+    """The critic's ranks."""
+
+    def __init__(self, model_path: str, model_cfg: ModelConfig, critic_cfg: CriticConfig, batch_size: int,
+                 seed: int) -> None:
+        super().__init__(Critic, critic_cfg, batch_size, seed + 1, lambda gas, rank, world, addr, port: (
+            model_path, model_cfg, critic_cfg, gas, rank, world, addr, port, seed))
+
+    def compute_values_async(self, batch: TrainBatch) -> list[Any]:
+        return [a.compute_values.remote(s) for a, s in zip(self.actors, self.shards(batch))]
+
+    @staticmethod
+    def gather_values(results: list[Any], width: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(values [B, L-1], last_values [B])."""
+        return _concat_rows([r[0] for r in results], width), _concat_rows([r[1] for r in results])
+
+    def update_async(self, batch: TrainBatch) -> Any:
+        per_rank, norms = self.split(batch, "token_mean")
+        return [a.update.remote(per_rank[r], norms) for r, a in enumerate(self.actors)]

@@ -20,7 +20,7 @@ def start_rollout_workers(cfg: RolloutConfig, model_cfg: ModelConfig, model_path
     cls = ray.remote(RolloutWorker)
     return [
         cls.options(num_cpus=cfg.num_cpus_per_worker, num_gpus=cfg.num_gpus_per_worker).remote(
-            cfg.engine, model_path, model_cfg.dtype, resolve_threads(cfg.torch_threads), cfg.generation_batch_size)
+            cfg.engine, model_path, cfg.dtype or model_cfg.dtype, resolve_threads(cfg.torch_threads), cfg.generation_batch_size)
         for _ in range(cfg.num_workers)
     ]
 
@@ -37,7 +37,7 @@ def check_resources(plan: dict[str, dict[str, float]]) -> None:
     from rl.config_load import ConfigError
 
     have = ray.cluster_resources()
-    keys = {"rollout": "rollout", "actor": "actor", "rewards": "rewards"}
+    keys = {role: role for role in plan}
     for res, field in (("CPU", "cpus_each"), ("GPU", "gpus_each")):
         need = sum(p["workers"] * p[field] for p in plan.values())
         if need > have.get(res, 0.0) + 1e-9:

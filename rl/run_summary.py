@@ -23,12 +23,14 @@ def batch_arithmetic(cfg: RLConfig) -> dict[str, object]:
         "micro_batch_size": a.micro_batch_size,
         "grad_accum_steps": math.ceil(shard / a.micro_batch_size),
         "optimizer_steps_total": a.mini_batches * cfg.trainer.total_steps,
+        "critic": (f"{cfg.critic.mini_batches} mini-batches of {traj // cfg.critic.mini_batches}"
+                   if cfg.algo.advantage == "gae" else "none (critic-free advantage)"),
         "domain_weights": dict(cfg.data.domain_weights),
     }
 
 
 def resource_plan(cfg: RLConfig) -> dict[str, dict[str, float]]:
-    return {
+    plan = {
         "rollout": {"workers": cfg.rollout.num_workers, "cpus_each": cfg.rollout.num_cpus_per_worker,
                     "gpus_each": cfg.rollout.num_gpus_per_worker},
         "actor": {"workers": cfg.actor.num_workers, "cpus_each": cfg.actor.num_cpus_per_worker,
@@ -36,6 +38,10 @@ def resource_plan(cfg: RLConfig) -> dict[str, dict[str, float]]:
         "rewards": {"workers": cfg.rewards.num_workers, "cpus_each": cfg.rewards.num_cpus_per_worker,
                     "gpus_each": 0.0},
     }
+    if cfg.algo.advantage == "gae":
+        plan["critic"] = {"workers": cfg.critic.num_workers, "cpus_each": cfg.critic.num_cpus_per_worker,
+                          "gpus_each": cfg.critic.num_gpus_per_worker}
+    return plan
 
 
 def format_summary(cfg: RLConfig) -> str:

@@ -47,11 +47,14 @@ def reward_stats(trajs: Sequence[Trajectory], results: Sequence[RewardResult]) -
     return out
 
 
-def filter_telemetry(batch: TrainBatch, trajs: Sequence[Trajectory], algo: AlgoConfig) -> dict[str, float]:
-    """MIS-PO keep fractions on the batch (computed for every objective, so ablations can compare)."""
-    tb, jb = tuple(algo.token_bounds), tuple(algo.traj_bounds)
+def filter_telemetry(batch: TrainBatch, trajs: Sequence[Trajectory], algo: AlgoConfig,
+                     traj_bounds: tuple[float, float]) -> dict[str, float]:
+    """MIS-PO keep fractions on the batch (computed for every objective, so ablations can compare), with the
+    trajectory band actually used this step (fixed or adaptive)."""
+    tb, jb = tuple(algo.token_bounds), tuple(traj_bounds)
     f = mispo_filters(batch.old_logprobs, batch.rollout_logprobs, batch.response_mask, tb, jb)
     out = {f"mispo/{k}": v for k, v in filter_stats(f, batch.response_mask).items()}
+    out["mispo/traj_bound_lo"], out["mispo/traj_bound_hi"] = jb
     groups: dict[str, list[int]] = defaultdict(list)
     for i, t in enumerate(trajs):
         groups[f"domain/{t.domain}"].append(i)

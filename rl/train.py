@@ -55,7 +55,36 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _generate(rollout_workers, prompts, sampling):
+    """Prompts -> trajectories, split round-robin over the rollout workers."""
+    import ray
+
+    from rollout.types import RolloutRequest
+
+    requests = [RolloutRequest(group_id=i, domain=p.domain, prompt_text=p.prompt_text, prompt_ids=p.prompt_ids,
+                               reference=p.reference, metadata=p.metadata) for i, p in enumerate(prompts)]
+    n = len(rollout_workers)
+    parts = ray.get([w.rollout.remote(requests[i::n], sampling) for i, w in enumerate(rollout_workers)])
+    return [t for part in parts for t in part]
+
+
+def _score(reward_workers, trajs):
+    """Trajectories -> RewardResults in order. Failures come back as status error/timeout (masked later)."""
+    import ray
+
+    from rewards.base import VerifyRequest
+
+    items = [(t.domain, VerifyRequest(t.prompt_text, t.response_text, t.reference, t.metadata)) for t in trajs]
+    n = len(reward_workers)
+    parts = ray.get([w.score.remote(items[i::n]) for i, w in enumerate(reward_workers)])
+    results = [None] * len(items)
+    for i, part in enumerate(parts):
+        results[i::n] = part
+    return results
+
+
 def train(cfg: RLConfig, run_dir: Path) -> None:
+    import dataclasses
     import json
 
     import ray
@@ -63,17 +92,18 @@ def train(cfg: RLConfig, run_dir: Path) -> None:
     from tqdm import tqdm
     from transformers import AutoTokenizer
 
-    from rewards.base import VerifyRequest
-    from rl.algos.advantages import group_baseline
+    from rl.algos.adaptive_bounds import AdaptiveTrajBounds
+    from rl.algos.mispo import mispo_filters
     from rl.batch import build_batch
     from rl.data import PromptSampler, load_prompts
-    from rl.learner_group import LearnerGroup
+    from rl.learner_group import CriticGroup, LearnerGroup
     from rl.metrics import MetricsLogger
     from rl.roles import check_resources, start_reward_workers, start_rollout_workers
     from rl.run_summary import resource_plan
+    from rl.step_advantages import step_advantages
     from rl.step_stats import filter_telemetry, reward_stats
     from rl.tiny_model.build import resolve_model_path
-    from rollout.types import RolloutRequest, SamplingParams
+    from rollout.types import SamplingParams
 
     torch.manual_seed(cfg.trainer.seed)
     model_path = resolve_model_path(cfg.model.path)
@@ -84,74 +114,92 @@ def train(cfg: RLConfig, run_dir: Path) -> None:
     sampling = SamplingParams(n=cfg.rollout.samples_per_prompt, temperature=cfg.rollout.temperature,
                               top_p=cfg.rollout.top_p, max_new_tokens=cfg.rollout.max_new_tokens)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    use_critic = cfg.algo.advantage == "gae"
+    adaptive = AdaptiveTrajBounds(tuple(cfg.algo.traj_bounds), cfg.algo.adaptive_target_keep,
+                                  cfg.algo.adaptive_smoothing) if cfg.algo.adaptive_traj_bounds else None
 
-    ray.init(address=cfg.ray.address, num_cpus=cfg.ray.num_cpus, include_dashboard=False,
-             log_to_driver=True, ignore_reinit_error=True)
+    ray.init(address=cfg.ray.address, num_cpus=cfg.ray.num_cpus, include_dashboard=False, ignore_reinit_error=True)
     metrics = None
     try:
         check_resources(resource_plan(cfg))
         rollout_workers = start_rollout_workers(cfg.rollout, cfg.model, model_path)
         reward_workers = start_reward_workers(cfg.rewards)
         batch_size = cfg.rollout.prompts_per_step * cfg.rollout.samples_per_prompt
-        learners = LearnerGroup(model_path, cfg.model, cfg.actor, cfg.algo, cfg.rollout.temperature, batch_size,
-                                cfg.trainer.seed)
-        metrics = MetricsLogger(run_dir, cfg.logging.wandb, cfg.trainer.run_name, json.loads(
-            json.dumps(__import__("dataclasses").asdict(cfg), default=str)))
+        actor = LearnerGroup(model_path, cfg.model, cfg.actor, cfg.algo, cfg.rollout.temperature, batch_size,
+                             cfg.trainer.seed)
+        critic = CriticGroup(model_path, cfg.model, cfg.critic, batch_size, cfg.trainer.seed) if use_critic else None
+        metrics = MetricsLogger(run_dir, cfg.logging.wandb, cfg.trainer.run_name,
+                                json.loads(json.dumps(dataclasses.asdict(cfg), default=str)))
         samples_file = (run_dir / "samples.jsonl").open("a")
         version = 0
         bar = tqdm(range(1, cfg.trainer.total_steps + 1), desc="rl", unit="step", disable=not cfg.logging.progress_bar)
         for step in bar:
             t0 = time.perf_counter()
-            # 1. generate: prompts -> trajectories (split over rollout workers)
-            prompts = sampler.sample(cfg.rollout.prompts_per_step)
-            requests = [RolloutRequest(group_id=i, domain=p.domain, prompt_text=p.prompt_text,
-                                       prompt_ids=p.prompt_ids, reference=p.reference, metadata=p.metadata)
-                        for i, p in enumerate(prompts)]
-            n_w = len(rollout_workers)
-            futures = [w.rollout.remote(requests[i::n_w], sampling) for i, w in enumerate(rollout_workers)]
-            trajs = [t for part in ray.get(futures) for t in part]
+            # 1. generate: prompts -> trajectories (token ids, rollout logprobs, policy version)
+            trajs = _generate(rollout_workers, sampler.sample(cfg.rollout.prompts_per_step), sampling)
             t_gen = time.perf_counter()
 
-            # 2. score: verifiers in reward workers; failures (error/timeout) are masked, never scored 0
-            items = [(t.domain, VerifyRequest(t.prompt_text, t.response_text, t.reference, t.metadata)) for t in trajs]
-            n_r = len(reward_workers)
-            parts = ray.get([w.score.remote(items[i::n_r]) for i, w in enumerate(reward_workers)])
-            results = [None] * len(items)
-            for i, part in enumerate(parts):
-                results[i::n_r] = part
-            t_rew = time.perf_counter()
-
-            # 3. advantages from rewards (critic-free group baseline in this slice)
+            # 2. score: verifier failures (error/timeout) are masked out of the loss, never scored 0
+            results = _score(reward_workers, trajs)
             valid = torch.tensor([1.0 if r.ok else 0.0 for r in results])
             rewards = torch.tensor([r.score if r.ok else 0.0 for r in results])
-            group_ids = torch.tensor([t.group_id for t in trajs])
-            adv = group_baseline(rewards, group_ids, valid, normalize_std=cfg.algo.advantage == "grpo")
-            batch = build_batch(trajs, adv, valid, pad_id)
+            batch = build_batch(trajs, valid, pad_id)
+            width = batch.rollout_logprobs.shape[1]
+            t_rew = time.perf_counter()
 
-            # 4. pi_old on the learner (before the update), then MIS-PO filter telemetry
-            old, old_stats = learners.compute_old_logprobs(batch)
-            batch = batch.with_old_logprobs(old)
+            # 3. pi_old (+ reference) on the actor and V(s_t) on the critic, in parallel, before any update
+            old_futs = actor.compute_old_logprobs_async(batch)
+            val_futs = critic.compute_values_async(batch) if critic else None
+            old, ref, old_stats = LearnerGroup.gather_old_logprobs(ray.get(old_futs), width)
+            batch = batch.with_(old_logprobs=old, ref_logprobs=ref)
+            last_values = None
+            if critic:
+                values, last_values = CriticGroup.gather_values(ray.get(val_futs), width)
+                batch = batch.with_(values=values)
             t_old = time.perf_counter()
 
-            # 5. learn: one epoch of mini-batch updates
-            upd = learners.update(batch)
+            # 4. advantages (GAE on the critic, or a group baseline) and the MIS-PO filter band for this step
+            batch, adv_stats = step_advantages(
+                cfg.algo, batch, rewards, valid, torch.tensor([t.group_id for t in trajs]),
+                torch.tensor([float(t.truncated) for t in trajs]), last_values)
+            traj_bounds = tuple(cfg.algo.traj_bounds)
+            if adaptive is not None:
+                f = mispo_filters(batch.old_logprobs, batch.rollout_logprobs, batch.response_mask)
+                nonempty = batch.response_mask.sum(-1) > 0
+                traj_bounds = adaptive.update(torch.log(f.traj_ratio[nonempty]))
+
+            # 5. learn: one epoch of mini-batch updates for the actor (after the critic warm-up) and the critic
+            train_actor = step > cfg.critic.actor_freeze_steps or not critic
+            act_futs = actor.update_async(batch, traj_bounds) if train_actor else []
+            crit_futs = critic.update_async(batch) if critic else []
+            upd = ray.get(act_futs)[0] if act_futs else {}
+            crit = ray.get(crit_futs)[0] if crit_futs else {}
             t_upd = time.perf_counter()
 
             # 6. sync weights learner -> rollout engines through the object store; version += 1
-            version += 1
-            ref = learners.weights_ref()
-            ray.get([w.update_weights.remote(ref, version) for w in rollout_workers])
+            if train_actor:
+                version += 1
+                if version % cfg.rollout.sync_interval == 0:
+                    ref_w = actor.weights_ref()
+                    ray.get([w.update_weights.remote(ref_w, version) for w in rollout_workers])
             t_sync = time.perf_counter()
 
             # 7. log
             n_tokens = sum(t.num_response_tokens for t in trajs)
             step_s = t_sync - t0
-            row = {**reward_stats(trajs, results), **filter_telemetry(batch, trajs, cfg.algo),
-                   "loss/actor": upd["loss"], "actor/grad_norm": upd["grad_norm"], "actor/lr": upd["lr"],
-                   "actor/entropy": old_stats["entropy"], "policy/version": float(version),
+            row = {**reward_stats(trajs, results), **filter_telemetry(batch, trajs, cfg.algo, traj_bounds),
+                   **adv_stats, "loss/actor": upd.get("loss", float("nan")),
+                   "actor/grad_norm": upd.get("grad_norm", float("nan")), "actor/lr": upd.get("lr", float("nan")),
+                   "actor/entropy": old_stats["entropy"], "actor/kl_ref": old_stats["kl_ref"],
+                   "actor/updated": float(train_actor), "policy/version": float(version),
+                   "policy/staleness_mean": version - 1 - sum(t.policy_version for t in trajs) / len(trajs)
+                   if train_actor else 0.0,
                    "time/rollout_s": t_gen - t0, "time/reward_s": t_rew - t_gen, "time/old_logprob_s": t_old - t_rew,
                    "time/update_s": t_upd - t_old, "time/sync_s": t_sync - t_upd, "time/step_s": step_s,
                    "throughput/tokens_per_s": n_tokens / step_s}
+            if crit:
+                row.update({"critic/value_loss": crit["value_loss"], "critic/grad_norm": crit["grad_norm"],
+                            "critic/lr": crit["lr"]})
             metrics.log(step, row)
             for t, r in list(zip(trajs, results))[: cfg.trainer.log_samples]:
                 samples_file.write(json.dumps({"step": step, "prompt": t.prompt_text, "response": t.response_text,
@@ -161,9 +209,8 @@ def train(cfg: RLConfig, run_dir: Path) -> None:
 
             # 8. checkpoint
             if cfg.trainer.save_every and step % cfg.trainer.save_every == 0 and step < cfg.trainer.total_steps:
-                learners.save(str(run_dir / "checkpoints" / f"step_{step}"))
-        final = learners.save(str(run_dir / "checkpoints" / "final"))
-        log.info("final checkpoint: %s", final)
+                actor.save(str(run_dir / "checkpoints" / f"step_{step}"))
+        log.info("final checkpoint: %s", actor.save(str(run_dir / "checkpoints" / "final")))
         samples_file.close()
     finally:
         if metrics is not None:

@@ -22,7 +22,7 @@ def test_rollout_logprobs_match_learner(tiny_model_path, tiny_tokenizer, tempera
     trajs = worker.rollout(reqs, SamplingParams(n=4, temperature=temperature, max_new_tokens=24, seed=0))
     assert len(trajs) == 12 and all(t.response_ids for t in trajs)
     assert len({len(r.prompt_ids) for r in reqs}) > 1  # prompts of different lengths: padding is exercised
-    batch = build_batch(trajs, torch.zeros(12), torch.ones(12), tiny_tokenizer.pad_token_id)
+    batch = build_batch(trajs, torch.ones(12), tiny_tokenizer.pad_token_id)
     model = worker.engine.model
     lp, _ = sequence_logprobs(model, batch.input_ids, batch.attention_mask, temperature)
     diff = ((lp - batch.rollout_logprobs).abs() * batch.response_mask)

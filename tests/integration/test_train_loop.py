@@ -8,7 +8,8 @@ import pytest
 pytestmark = pytest.mark.ray
 
 REQUIRED = ["step", "reward/mean", "reward/math/mean", "mispo/token_keep_frac", "mispo/traj_keep_frac",
-            "loss/actor", "time/step_s", "throughput/tokens_per_s"]
+            "loss/actor", "time/step_s", "throughput/tokens_per_s", "critic/value_loss",
+            "critic/explained_variance", "actor/entropy", "actor/grad_norm", "critic/grad_norm"]
 
 
 def test_two_steps_write_metrics_and_a_loadable_checkpoint(tmp_path, tiny_model_path):
@@ -41,3 +42,23 @@ def test_two_steps_write_metrics_and_a_loadable_checkpoint(tmp_path, tiny_model_
     assert max(diffs) > 0, "two RL steps did not change the weights"
     out = model.generate(**tok("What is 1 + 1?", return_tensors="pt"), max_new_tokens=3, do_sample=False)
     assert out.shape[1] > 0 and torch.isfinite(model(out).logits).all()
+
+
+@pytest.mark.parametrize("overrides", [
+    ["algo.objective=ppo_clip", "algo.advantage=grpo", "algo.kl_coef=0.001"],
+    ["algo.objective=tis", "algo.advantage=rloo", "algo.adaptive_traj_bounds=true", "rollout.sync_interval=2"],
+], ids=["ppo_clip-grpo-kl", "tis-rloo-adaptive-stale"])
+def test_objective_and_advantage_variants_run(tmp_path, tiny_model_path, overrides):
+    from rl.train import main
+
+    run_dir = tmp_path / "run"
+    rc = main(["--config", "mispo_math_code.yaml", "trainer.total_steps=2", f"trainer.run_dir={run_dir}",
+               "rollout.prompts_per_step=4", "rollout.samples_per_prompt=4", "actor.micro_batch_size=4",
+               "logging.progress_bar=false", "logging.wandb.mode=disabled", *overrides])
+    assert rc == 0
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert len(rows) == 2 and "critic/value_loss" not in rows[0]
+    if "algo.kl_coef=0.001" in overrides:
+        assert rows[1]["actor/kl_ref"] > 0  # the policy moved away from the frozen reference after one update
+    if "rollout.sync_interval=2" in overrides:
+        assert rows[1]["policy/staleness_mean"] == 1.0  # engines still hold version 0 at step 2

@@ -28,7 +28,7 @@ def traj(prompt, resp, lps, mask=None):
 
 def test_build_batch_aligns_response_tokens_with_logit_positions():
     trajs = [traj([5, 6, 7], [8, 9], [-0.1, -0.2]), traj([5], [4, 3, 2], [-1.0, -2.0, -3.0], [1, 0, 1])]
-    b = build_batch(trajs, torch.tensor([0.5, -1.0]), torch.tensor([1.0, 1.0]), pad_id=0)
+    b = build_batch(trajs, torch.tensor([1.0, 1.0]), pad_id=0, advantages=torch.tensor([0.5, -1.0]))
     assert b.input_ids.tolist() == [[5, 6, 7, 8, 9], [5, 4, 3, 2, 0]]
     # position t scores token t+1: response tokens of row 0 are input positions 3,4 -> logit positions 2,3
     assert b.response_mask.tolist() == [[0, 0, 1, 1], [1, 0, 1, 0]]
@@ -39,5 +39,5 @@ def test_build_batch_aligns_response_tokens_with_logit_positions():
 
 
 def test_invalid_reward_masks_whole_trajectory():
-    b = build_batch([traj([1, 2], [3], [-0.5])], torch.tensor([1.0]), torch.tensor([0.0]), pad_id=0)
+    b = build_batch([traj([1, 2], [3], [-0.5])], torch.tensor([0.0]), pad_id=0, advantages=torch.tensor([1.0]))
     assert b.response_mask.sum().item() == 0

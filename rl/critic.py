@@ -1,0 +1,81 @@
+"""Critic: a value model (LM backbone + scalar head) as one DeepSpeed rank behind a Ray actor.
+
+V(s_t) for response token t is read at the position that predicts t (the [B, L-1] alignment of rl/batch.py);
+V(s_T), the value after the last token (used by the truncation bootstrap), at the last real position.
+"""
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from rl.algos.critic_loss import value_loss
+from rl.batch import TrainBatch
+from rl.config_schema import CriticConfig, ModelConfig
+from rl.deepspeed_setup import build_engine, init_rank, step_micro
+
+log = logging.getLogger(__name__)
+
+
+class ValueModel(torch.nn.Module):
+    """Transformer backbone of a causal LM checkpoint + a linear head -> one scalar per position."""
+
+    def __init__(self, model_path: str) -> None:
+        super().__init__()
+        from transformers import AutoModel
+
+        self.backbone = AutoModel.from_pretrained(model_path, dtype=torch.float32)
+        self.head = torch.nn.Linear(self.backbone.config.hidden_size, 1)
+        torch.nn.init.zeros_(self.head.weight)
+        torch.nn.init.zeros_(self.head.bias)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return self.head(hidden).squeeze(-1).float()  # [B, L]
+
+
+class Critic:
+    def __init__(self, model_path: str, model_cfg: ModelConfig, cfg: CriticConfig, gas: int, rank: int,
+                 world_size: int, master_addr: str, master_port: int, seed: int) -> None:
+        logging.basicConfig(level=logging.INFO)
+        self.device = init_rank(rank, world_size, master_addr, master_port, cfg.torch_threads, seed + 7919)
+        self.cfg, self.gas, self.world_size = cfg, gas, world_size
+        model = ValueModel(model_path)
+        if model_cfg.gradient_checkpointing:
+            model.backbone.gradient_checkpointing_enable()
+        self.engine = build_engine(model, cfg, model_cfg.dtype, gas)
+
+    def _to_device(self, batch: TrainBatch) -> TrainBatch:
+        return TrainBatch(**{k: v.to(self.device) for k, v in vars(batch).items()})
+
+    @torch.no_grad()
+    def compute_values(self, batch: TrainBatch) -> tuple[torch.Tensor, torch.Tensor]:
+        """(values [B, L-1] aligned with tokens, last_values [B] = V after each sequence's last token)."""
+        self.engine.eval()
+        width = batch.rollout_logprobs.shape[1]
+        vals, lasts = [], []
+        for chunk in batch.chunks(self.cfg.micro_batch_size):
+            c = self._to_device(chunk)
+            v = self.engine(c.input_ids, c.attention_mask).cpu()
+            full = torch.zeros(len(chunk), width)
+            full[:, : v.shape[1] - 1] = v[:, :-1]
+            vals.append(full)
+            last_pos = chunk.attention_mask.sum(-1) - 1
+            lasts.append(v.gather(1, last_pos.unsqueeze(-1)).squeeze(-1))
+        return torch.cat(vals), torch.cat(lasts)
+
+    def update(self, minibatches: list[TrainBatch], normalizers: list[float]) -> dict[str, float]:
+        self.engine.train()
+        losses, norms = [], []
+        for mb, norm in zip(minibatches, normalizers):
+            total = 0.0
+            for c in map(self._to_device, mb.chunks(self.cfg.micro_batch_size)):
+                v = self.engine(c.input_ids, c.attention_mask)[:, :-1]
+                loss = value_loss(v, c.values, c.returns, c.response_mask, self.cfg.value_clip, norm)
+                step_micro(self.engine, loss, self.gas, self.world_size)
+                total += loss.item()
+            losses.append(total)
+            gn = self.engine.get_global_grad_norm()
+            norms.append(float(gn) if gn is not None else float("nan"))
+        return {"value_loss": sum(losses) / len(losses), "grad_norm": sum(norms) / len(norms),
+                "lr": float(self.engine.get_lr()[0])}
