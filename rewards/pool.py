@@ -1,44 +1,32 @@
-"""Reward workers: verifiers behind Ray actors. rl/ wraps `RewardWorker` with `ray.remote`.
+"""Reward workers: Ray actors, each owning a VerifierProcessPool. rl/ wraps `RewardWorker` with `ray.remote`.
 
-A verifier exception becomes RewardResult(status="error") for that sample (masked by the trainer), never a crash
-and never a silent 0.
+A verifier that raises, hangs past the deadline or crashes its process yields RewardResult(status="error" or
+"timeout") for that sample (masked by the trainer): never a crash of the run and never a silent 0.
 """
 from __future__ import annotations
 
 import logging
-import time
-import traceback
 from typing import Any
 
 from rewards.base import VerifyRequest
-from rewards.registry import setup_verifier
+from rewards.process_pool import VerifierProcessPool
 from rewards.types import RewardResult
 
 log = logging.getLogger(__name__)
 
 
 class RewardWorker:
-    """Holds one verifier instance per domain. domains: {domain: (verifier name, options)}."""
+    """domains: {domain: (verifier name, options)}; the pool's limits come from the rewards config."""
 
-    def __init__(self, domains: dict[str, tuple[str, dict[str, Any]]]) -> None:
+    def __init__(self, domains: dict[str, tuple[str, dict[str, Any]]], processes: int = 1, timeout_s: float = 10.0,
+                 memory_mb: int | None = 4096, max_retries: int = 1) -> None:
         logging.basicConfig(level=logging.INFO)
-        self.verifiers = {d: setup_verifier(name, opts) for d, (name, opts) in domains.items()}
+        self.pool = VerifierProcessPool(domains, processes, timeout_s, memory_mb, max_retries)
 
     def score(self, items: list[tuple[str, VerifyRequest]]) -> list[RewardResult]:
         """Score (domain, request) pairs in order."""
-        results = []
-        for domain, req in items:
-            verifier = self.verifiers.get(domain)
-            if verifier is None:
-                results.append(RewardResult.failed("error", f"no verifier for domain {domain!r}"))
-                continue
-            start = time.perf_counter()
-            try:
-                res = verifier.verify(req)
-            except Exception as exc:  # the verifier failed, not the policy: mask the sample
-                log.warning("verifier for %s raised %s", domain, exc)
-                res = RewardResult.failed("error", f"{type(exc).__name__}: {exc}",
-                                          traceback=traceback.format_exc(limit=3))
-            res.details.setdefault("seconds", time.perf_counter() - start)
-            results.append(res)
-        return results
+        return self.pool.score(items)
+
+    def restarts(self) -> int:
+        """How many verifier processes were killed and replaced so far (timeouts, crashes)."""
+        return self.pool.restarts

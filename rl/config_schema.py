@@ -67,6 +67,7 @@ class RolloutConfig:
     torch_threads: int = 0  # intra-op threads for the HF engine; 0 = the machine's cores
     dtype: Optional[str] = None  # engine dtype; null = model.dtype (a lower precision here makes a mismatch)
     sync_interval: int = 1  # push weights every k updates (>1 only for staleness ablations)
+    stream_chunk_prompts: int = 8  # prompts per rollout call; a finished chunk is scored while the next generates
 
 
 @dataclass
@@ -79,9 +80,15 @@ class DomainRewardConfig:
 
 @dataclass
 class RewardsConfig:
+    """Reward workers (Ray actors), each with `processes_per_worker` verifier processes."""
+
     domains: dict[str, DomainRewardConfig] = MISSING
     num_workers: int = 1
     num_cpus_per_worker: float = 0.5
+    processes_per_worker: int = 1
+    timeout_s: float = 10.0  # per-sample deadline, enforced by killing the verifier process -> status timeout
+    memory_mb: Optional[int] = 4096  # address-space limit per verifier process (null = none)
+    max_retries: int = 1  # a sample whose process crashed is retried this many times, then status error
 
 
 @dataclass
@@ -213,7 +220,10 @@ def validate_rl_config(cfg: RLConfig) -> list[str]:
         "rollout.num_workers": cfg.rollout.num_workers,
         "rollout.generation_batch_size": cfg.rollout.generation_batch_size,
         "rollout.sync_interval": cfg.rollout.sync_interval,
+        "rollout.stream_chunk_prompts": cfg.rollout.stream_chunk_prompts,
         "rewards.num_workers": cfg.rewards.num_workers,
+        "rewards.processes_per_worker": cfg.rewards.processes_per_worker,
+        "rewards.timeout_s": cfg.rewards.timeout_s,
         "actor.mini_batches": cfg.actor.mini_batches,
         "actor.micro_batch_size": cfg.actor.micro_batch_size,
         "actor.num_workers": cfg.actor.num_workers,

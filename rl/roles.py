@@ -28,7 +28,8 @@ def start_rollout_workers(cfg: RolloutConfig, model_cfg: ModelConfig, model_path
 def start_reward_workers(cfg: RewardsConfig) -> list[Any]:
     domains = {d: (c.verifier, dict(c.options)) for d, c in cfg.domains.items()}
     cls = ray.remote(RewardWorker)
-    return [cls.options(num_cpus=cfg.num_cpus_per_worker).remote(domains) for _ in range(cfg.num_workers)]
+    return [cls.options(num_cpus=cfg.num_cpus_per_worker).remote(
+        domains, cfg.processes_per_worker, cfg.timeout_s, cfg.memory_mb, cfg.max_retries) for _ in range(cfg.num_workers)]
 
 
 def check_resources(plan: dict[str, dict[str, float]]) -> None:

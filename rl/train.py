@@ -55,32 +55,33 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _generate(rollout_workers, prompts, sampling):
-    """Prompts -> trajectories, split round-robin over the rollout workers."""
+def _rollout_and_score(rollout_workers, reward_workers, prompts, sampling, chunk_prompts: int):
+    """Prompts -> (trajectories, RewardResults), streamed: prompts go to the rollout workers in chunks of
+    `chunk_prompts`, and each finished chunk is sent to a reward worker while later chunks still generate.
+    Verifier failures come back as status error/timeout (masked later)."""
     import ray
 
+    from rewards.base import VerifyRequest
     from rollout.types import RolloutRequest
 
     requests = [RolloutRequest(group_id=i, domain=p.domain, prompt_text=p.prompt_text, prompt_ids=p.prompt_ids,
                                reference=p.reference, metadata=p.metadata) for i, p in enumerate(prompts)]
-    n = len(rollout_workers)
-    parts = ray.get([w.rollout.remote(requests[i::n], sampling) for i, w in enumerate(rollout_workers)])
-    return [t for part in parts for t in part]
-
-
-def _score(reward_workers, trajs):
-    """Trajectories -> RewardResults in order. Failures come back as status error/timeout (masked later)."""
-    import ray
-
-    from rewards.base import VerifyRequest
-
-    items = [(t.domain, VerifyRequest(t.prompt_text, t.response_text, t.reference, t.metadata)) for t in trajs]
-    n = len(reward_workers)
-    parts = ray.get([w.score.remote(items[i::n]) for i, w in enumerate(reward_workers)])
-    results = [None] * len(items)
-    for i, part in enumerate(parts):
-        results[i::n] = part
-    return results
+    chunks = [requests[i:i + chunk_prompts] for i in range(0, len(requests), chunk_prompts)]
+    gen = {w.rollout.remote(chunk, sampling): i for i, (w, chunk) in
+           enumerate((rollout_workers[i % len(rollout_workers)], c) for i, c in enumerate(chunks))}
+    trajs_by_chunk, score_futs = {}, {}
+    pending = list(gen)
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1)
+        idx = gen[done[0]]
+        trajs = ray.get(done[0])
+        trajs_by_chunk[idx] = trajs
+        items = [(t.domain, VerifyRequest(t.prompt_text, t.response_text, t.reference, t.metadata)) for t in trajs]
+        score_futs[idx] = reward_workers[idx % len(reward_workers)].score.remote(items)
+    order = sorted(trajs_by_chunk)
+    trajs = [t for i in order for t in trajs_by_chunk[i]]
+    results = [r for i in order for r in ray.get(score_futs[i])]
+    return trajs, results
 
 
 def train(cfg: RLConfig, run_dir: Path) -> None:
@@ -135,12 +136,12 @@ def train(cfg: RLConfig, run_dir: Path) -> None:
         bar = tqdm(range(1, cfg.trainer.total_steps + 1), desc="rl", unit="step", disable=not cfg.logging.progress_bar)
         for step in bar:
             t0 = time.perf_counter()
-            # 1. generate: prompts -> trajectories (token ids, rollout logprobs, policy version)
-            trajs = _generate(rollout_workers, sampler.sample(cfg.rollout.prompts_per_step), sampling)
+            # 1-2. generate (token ids, rollout logprobs, policy version) and score, streamed chunk by chunk;
+            #      verifier failures (error/timeout) are masked out of the loss, never scored 0
+            trajs, results = _rollout_and_score(rollout_workers, reward_workers,
+                                                sampler.sample(cfg.rollout.prompts_per_step), sampling,
+                                                cfg.rollout.stream_chunk_prompts)
             t_gen = time.perf_counter()
-
-            # 2. score: verifier failures (error/timeout) are masked out of the loss, never scored 0
-            results = _score(reward_workers, trajs)
             valid = torch.tensor([1.0 if r.ok else 0.0 for r in results])
             rewards = torch.tensor([r.score if r.ok else 0.0 for r in results])
             batch = build_batch(trajs, valid, pad_id)
@@ -194,7 +195,8 @@ def train(cfg: RLConfig, run_dir: Path) -> None:
                    "actor/updated": float(train_actor), "policy/version": float(version),
                    "policy/staleness_mean": version - 1 - sum(t.policy_version for t in trajs) / len(trajs)
                    if train_actor else 0.0,
-                   "time/rollout_s": t_gen - t0, "time/reward_s": t_rew - t_gen, "time/old_logprob_s": t_old - t_rew,
+                   "time/rollout_and_reward_s": t_gen - t0, "time/batch_s": t_rew - t_gen,
+                   "time/old_logprob_s": t_old - t_rew,
                    "time/update_s": t_upd - t_old, "time/sync_s": t_sync - t_upd, "time/step_s": step_s,
                    "throughput/tokens_per_s": n_tokens / step_s}
             if crit:

@@ -194,3 +194,19 @@ def test_verifier_math_verify_crash_is_error(monkeypatch: pytest.MonkeyPatch) ->
     result = _verify(r"\boxed{x+1}", "x+1")
     assert result.status == "error"
     assert "sympy exploded" in result.details["reason"]
+
+
+def _equivalence_cases():
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "data" / "math_equivalence.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.mark.parametrize("case", _equivalence_cases(), ids=lambda c: f"{c['response'][:30]}|{c['reference']}")
+def test_shared_equivalence_cases(case):
+    """The labelled set shared with scripts/bench/verifiers.py: positive and negative case per class."""
+    from rewards.math_answer import check_answer
+
+    assert check_answer(case["response"], case["reference"])[0] is case["expected"]

@@ -1,0 +1,161 @@
+"""Verifiers in worker processes with a parent-enforced deadline per sample.
+
+Why processes: math-verify/sympy timeouts use signal.alarm (main thread only) and cannot stop C-level work, and a
+plugin may hang or leak. Here the parent owns the clock: a sample that exceeds `timeout_s` gets
+RewardResult(status="timeout") and its process is killed and replaced, so one pathological answer never stalls
+training. Each process has an address-space limit (`memory_mb`); a process that dies (crash, OOM) is replaced
+and its sample retried up to `max_retries` times before it is reported as status="error".
+
+Concurrency is bounded by the number of processes; `score` blocks until every sample has a result.
+"""
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import time
+import traceback
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from rewards.base import VerifyRequest
+from rewards.types import RewardResult
+
+log = logging.getLogger(__name__)
+Domains = dict[str, tuple[str, dict[str, Any]]]  # domain -> (verifier name, options)
+
+
+def _limit_memory(memory_mb: int | None) -> None:
+    if memory_mb:
+        import resource
+
+        limit = memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _worker_main(conn: Connection, domains: Domains, memory_mb: int | None) -> None:
+    """Child process: build the verifiers once, then score (index, domain, request) messages until EOF."""
+    from rewards.registry import setup_verifier
+
+    _limit_memory(memory_mb)
+    verifiers = {d: setup_verifier(name, opts) for d, (name, opts) in domains.items()}
+    conn.send(("ready", None))
+    while True:
+        try:
+            idx, domain, req = conn.recv()
+        except (EOFError, OSError):
+            return
+        start = time.perf_counter()
+        try:
+            verifier = verifiers.get(domain)
+            if verifier is None:
+                res = RewardResult.failed("error", f"no verifier configured for domain {domain!r}")
+            else:
+                res = verifier.verify(req)
+                if not isinstance(res, RewardResult):
+                    res = RewardResult.failed("error", f"verifier returned {type(res).__name__}, not RewardResult")
+        except MemoryError:
+            res = RewardResult.failed("error", "verifier ran out of memory (rewards.memory_mb)")
+        except Exception as exc:  # the verifier failed, not the policy
+            res = RewardResult.failed("error", f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(limit=3))
+        res.details.setdefault("seconds", time.perf_counter() - start)
+        conn.send((idx, res))
+
+
+@dataclass
+class _Proc:
+    process: mp.Process
+    conn: Connection
+    job: tuple[int, float] | None = None  # (sample index, start time)
+
+
+class VerifierProcessPool:
+    """A fixed number of verifier processes. Use as a context manager or call close()."""
+
+    def __init__(self, domains: Domains, processes: int = 1, timeout_s: float = 10.0, memory_mb: int | None = 4096,
+                 max_retries: int = 1, start_timeout_s: float = 120.0) -> None:
+        from rewards.registry import setup_verifier
+
+        for name, opts in domains.values():  # fail fast, in the caller, on unknown names or bad options
+            setup_verifier(name, opts)
+        self.domains, self.timeout_s, self.memory_mb = domains, timeout_s, memory_mb
+        self.max_retries, self.start_timeout_s = max_retries, start_timeout_s
+        self.ctx = mp.get_context("spawn")
+        self.procs = [self._start() for _ in range(max(1, processes))]
+        self.restarts = 0
+
+    def _start(self) -> _Proc:
+        parent, child = self.ctx.Pipe()
+        p = self.ctx.Process(target=_worker_main, args=(child, self.domains, self.memory_mb), daemon=True)
+        p.start()
+        child.close()
+        if not parent.poll(self.start_timeout_s):
+            p.kill()
+            raise RuntimeError(f"verifier process did not start within {self.start_timeout_s}s")
+        try:
+            parent.recv()
+        except EOFError:
+            raise RuntimeError("verifier process died while starting (see its stderr above)") from None
+        return _Proc(p, parent)
+
+    def _replace(self, proc: _Proc) -> _Proc:
+        proc.process.kill()
+        proc.process.join(timeout=5)
+        proc.conn.close()
+        self.restarts += 1
+        return self._start()
+
+    def score(self, items: list[tuple[str, VerifyRequest]]) -> list[RewardResult]:
+        """Score (domain, request) pairs; results in input order. Never raises for a sample's failure."""
+        results: list[RewardResult | None] = [None] * len(items)
+        attempts = [0] * len(items)
+        todo = list(range(len(items)))[::-1]
+        while todo or any(p.job for p in self.procs):
+            for p in self.procs:
+                if p.job is None and todo:
+                    idx = todo.pop()
+                    attempts[idx] += 1
+                    p.job = (idx, time.monotonic())
+                    try:
+                        p.conn.send((idx, *items[idx]))
+                    except (BrokenPipeError, OSError):  # died while idle: the receive below sees EOF
+                        pass
+            busy = [p for p in self.procs if p.job]
+            deadline = min(p.job[1] for p in busy) + self.timeout_s
+            ready = wait([p.conn for p in busy], timeout=max(0.0, deadline - time.monotonic()))
+            for i, p in enumerate(self.procs):
+                if p.job is None:
+                    continue
+                idx, started = p.job
+                if p.conn in ready:
+                    try:
+                        got_idx, res = p.conn.recv()
+                        results[got_idx] = res
+                        p.job = None
+                        continue
+                    except (EOFError, OSError):  # the process died mid-sample (crash, OOM kill)
+                        self.procs[i] = self._replace(p)
+                        if attempts[idx] <= self.max_retries:
+                            todo.append(idx)
+                        else:
+                            results[idx] = RewardResult.failed("error", "verifier process died", attempts=attempts[idx])
+                        continue
+                if time.monotonic() - started >= self.timeout_s:
+                    self.procs[i] = self._replace(p)
+                    results[idx] = RewardResult.failed("timeout", f"no result within {self.timeout_s}s",
+                                                       timeout_s=self.timeout_s)
+        assert all(r is not None for r in results), "every sample must have a result"
+        return results  # type: ignore[return-value]
+
+    def close(self) -> None:
+        for p in self.procs:
+            p.conn.close()
+            p.process.kill()
+            p.process.join(timeout=5)
+        self.procs = []
+
+    def __enter__(self) -> "VerifierProcessPool":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
