@@ -14,7 +14,8 @@ import logging
 import multiprocessing as mp
 import time
 import traceback
-from dataclasses import dataclass
+from collections import deque
+from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
@@ -66,11 +67,14 @@ def _worker_main(conn: Connection, domains: Domains, memory_mb: int | None) -> N
 class _Proc:
     process: mp.Process
     conn: Connection
-    job: tuple[int, float] | None = None  # (sample index, start time)
+    queue: deque = field(default_factory=deque)  # sample indices sent, in order; the head is being verified
+    started: float = 0.0  # when the head sample started (the previous result's arrival, or its send)
 
 
 class VerifierProcessPool:
     """A fixed number of verifier processes. Use as a context manager or call close()."""
+
+    PIPELINE = 2  # samples in flight per process
 
     def __init__(self, domains: Domains, processes: int = 1, timeout_s: float = 10.0, memory_mb: int | None = 4096,
                  max_retries: int = 1, start_timeout_s: float = 120.0) -> None:
@@ -106,46 +110,60 @@ class VerifierProcessPool:
         return self._start()
 
     def score(self, items: list[tuple[str, VerifyRequest]]) -> list[RewardResult]:
-        """Score (domain, request) pairs; results in input order. Never raises for a sample's failure."""
+        """Score (domain, request) pairs; results in input order. Never raises for a sample's failure.
+
+        Each process gets up to `PIPELINE` samples in flight so it never idles between a result and the next
+        request; the deadline clock of a queued sample starts when the one before it finishes."""
         results: list[RewardResult | None] = [None] * len(items)
         attempts = [0] * len(items)
-        todo = list(range(len(items)))[::-1]
-        while todo or any(p.job for p in self.procs):
+        todo = deque(range(len(items)))
+        while todo or any(p.queue for p in self.procs):
+            now = time.monotonic()
             for p in self.procs:
-                if p.job is None and todo:
-                    idx = todo.pop()
-                    attempts[idx] += 1
-                    p.job = (idx, time.monotonic())
+                while len(p.queue) < self.PIPELINE and todo:
+                    idx = todo.popleft()
+                    if not p.queue:
+                        p.started = now
+                    p.queue.append(idx)
                     try:
                         p.conn.send((idx, *items[idx]))
                     except (BrokenPipeError, OSError):  # died while idle: the receive below sees EOF
-                        pass
-            busy = [p for p in self.procs if p.job]
-            deadline = min(p.job[1] for p in busy) + self.timeout_s
+                        break
+            busy = [p for p in self.procs if p.queue]
+            deadline = min(p.started for p in busy) + self.timeout_s
             ready = wait([p.conn for p in busy], timeout=max(0.0, deadline - time.monotonic()))
             for i, p in enumerate(self.procs):
-                if p.job is None:
+                if not p.queue:
                     continue
-                idx, started = p.job
                 if p.conn in ready:
                     try:
                         got_idx, res = p.conn.recv()
-                        results[got_idx] = res
-                        p.job = None
-                        continue
                     except (EOFError, OSError):  # the process died mid-sample (crash, OOM kill)
-                        self.procs[i] = self._replace(p)
-                        if attempts[idx] <= self.max_retries:
-                            todo.append(idx)
-                        else:
-                            results[idx] = RewardResult.failed("error", "verifier process died", attempts=attempts[idx])
+                        self._fail_head(i, todo, attempts, results, "error")
                         continue
-                if time.monotonic() - started >= self.timeout_s:
-                    self.procs[i] = self._replace(p)
-                    results[idx] = RewardResult.failed("timeout", f"no result within {self.timeout_s}s",
-                                                       timeout_s=self.timeout_s)
+                    results[got_idx] = res
+                    p.queue.popleft()
+                    p.started = time.monotonic()
+                elif time.monotonic() - p.started >= self.timeout_s:
+                    self._fail_head(i, todo, attempts, results, "timeout")
         assert all(r is not None for r in results), "every sample must have a result"
         return results  # type: ignore[return-value]
+
+    def _fail_head(self, i: int, todo: deque, attempts: list[int], results: list, status: str) -> None:
+        """The process's head sample hung (timeout) or killed it (error): replace the process, report or retry the
+        head sample, and put the samples queued behind it back in front of the to-do queue."""
+        p = self.procs[i]
+        head, rest = p.queue[0], list(p.queue)[1:]
+        self.procs[i] = self._replace(p)
+        todo.extendleft(reversed(rest))
+        attempts[head] += 1
+        if status == "timeout":
+            results[head] = RewardResult.failed("timeout", f"no result within {self.timeout_s}s",
+                                                timeout_s=self.timeout_s)
+        elif attempts[head] <= self.max_retries:
+            todo.appendleft(head)
+        else:
+            results[head] = RewardResult.failed("error", "verifier process died", attempts=attempts[head])
 
     def close(self) -> None:
         for p in self.procs:

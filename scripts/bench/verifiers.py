@@ -20,7 +20,8 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 
-def make_inputs(n: int, seed: int = 0) -> list[tuple[str, str]]:
+def make_inputs(n: int, seed: int = 0) -> list[tuple[str, str, bool]]:
+    """(response, gold, truly_correct) triples: distinct golds, half of the predictions right."""
     rng = random.Random(seed)
     out = []
     for i in range(n):
@@ -36,8 +37,9 @@ def make_inputs(n: int, seed: int = 0) -> list[tuple[str, str]]:
             gold, right, wrong = f"\\{{{a},{b}\\}}", f"\\{{{b},{a}\\}}", f"\\{{{a},{b + 1}\\}}"
         else:
             gold, right, wrong = f"({a},{a + b}]", f"({a},{a + b}]", f"[{a},{a + b})"
-        pred = right if rng.random() < 0.5 else wrong
-        out.append((f"Working... so the answer is \\boxed{{{pred}}}.", gold))
+        is_right = rng.random() < 0.5
+        pred = right if is_right else wrong
+        out.append((f"Working... so the answer is \\boxed{{{pred}}}.", gold, is_right))
     return out
 
 
@@ -57,33 +59,38 @@ def main() -> None:
     from rewards.process_pool import VerifierProcessPool
 
     inputs = make_inputs(args.samples)
+    truth = [t for _, _, t in inputs]
     start = time.perf_counter()
-    plain = [plain_math_verify(r, g) for r, g in inputs]
+    plain = [plain_math_verify(r, g) for r, g, _ in inputs]
     t_plain = time.perf_counter() - start
 
-    with VerifierProcessPool({"math": ("math", {})}, processes=args.processes, timeout_s=10.0) as pool:
-        pool.score([("math", VerifyRequest("", "\\boxed{1}", "1"))] * args.processes)  # warm-up imports
-        start = time.perf_counter()
-        ours = pool.score([("math", VerifyRequest("", r, g)) for r, g in inputs])
-        t_pool = time.perf_counter() - start
-        cases = [json.loads(line) for line in (REPO / "tests/data/math_equivalence.jsonl").read_text().splitlines()]
-        ours_cases = pool.score([("math", VerifyRequest("", c["response"], c["reference"])) for c in cases])
+    rates, ours = {}, []
+    for procs in sorted({1, args.processes}):
+        with VerifierProcessPool({"math": ("math", {})}, processes=procs, timeout_s=10.0) as pool:
+            pool.score([("math", VerifyRequest("", "\\boxed{1}", "1"))] * (2 * procs))  # warm-up imports
+            start = time.perf_counter()
+            ours = pool.score([("math", VerifyRequest("", r, g)) for r, g, _ in inputs])
+            rates[procs] = len(inputs) / (time.perf_counter() - start)
+            cases = [json.loads(line) for line in
+                     (REPO / "tests/data/math_equivalence.jsonl").read_text().splitlines()]
+            ours_cases = pool.score([("math", VerifyRequest("", c["response"], c["reference"])) for c in cases])
 
-    agree = sum(bool(o.score) == pl for o, pl in zip(ours, plain)) / len(inputs)
+    plain_rate = len(inputs) / t_plain
     plain_acc = sum(plain_math_verify(c["response"], c["reference"]) == c["expected"] for c in cases) / len(cases)
     ours_acc = sum((o.status == "ok" and bool(o.score)) == c["expected"] for o, c in zip(ours_cases, cases)) / len(cases)
-    plain_rate, pool_rate = len(inputs) / t_plain, len(inputs) / t_pool
     print(json.dumps({
         "samples": len(inputs),
-        "plain_math_verify_samples_per_s": round(plain_rate, 1),
-        "mispo_pool_samples_per_s": round(pool_rate, 1),
-        "mispo_pool_processes": args.processes,
-        "mispo_pool_per_core_samples_per_s": round(pool_rate / args.processes, 1),
-        "per_core_ratio_pool_vs_plain": round(pool_rate / args.processes / plain_rate, 2),
-        "verdict_agreement_on_throughput_inputs": round(agree, 3),
+        "plain_math_verify_samples_per_s_1_core": round(plain_rate, 1),
+        "mispo_pool_samples_per_s": {f"{k}_process": round(v, 1) for k, v in rates.items()},
+        "per_core_ratio_pool_vs_plain_1_process": round(rates[1] / plain_rate, 2),
+        f"per_core_ratio_pool_vs_plain_{args.processes}_processes": round(rates[args.processes] / args.processes
+                                                                          / plain_rate, 2),
+        "accuracy_on_throughput_inputs_plain": round(sum(p == t for p, t in zip(plain, truth)) / len(truth), 3),
+        "accuracy_on_throughput_inputs_mispo": round(sum((o.ok and bool(o.score)) == t
+                                                         for o, t in zip(ours, truth)) / len(truth), 3),
         "labelled_cases": len(cases),
-        "accuracy_plain_math_verify": round(plain_acc, 3),
-        "accuracy_mispo_math": round(ours_acc, 3),
+        "accuracy_labelled_plain_math_verify": round(plain_acc, 3),
+        "accuracy_labelled_mispo_math": round(ours_acc, 3),
     }, indent=1))
 
 
