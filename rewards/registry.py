@@ -8,7 +8,10 @@ from typing import Any
 from rewards.base import Verifier
 
 ENTRY_POINT_GROUP = "mispo.verifiers"
-BUILTINS: dict[str, str] = {"math": "rewards.math_verifier:MathVerifier"}
+BUILTINS: dict[str, str] = {
+    "math": "rewards.math_verifier:MathVerifier",
+    "preference": "rewards.preference_verifier:PreferenceVerifier",
+}
 
 
 def _load_dotted(path: str) -> type:

@@ -10,7 +10,9 @@ import pytest
 CASES = [
     ("rl.config_schema, rl.config_load, rl.run_summary", ["torch", "ray", "deepspeed", "vllm"]),
     ("rollout.base, rollout.types, rollout.worker, rollout.hf_engine", ["deepspeed", "rl"]),
-    ("rewards.base, rewards.types, rewards.registry, rewards.pool, rewards.math_verifier", ["rl", "rollout"]),
+    ("rewards.base, rewards.types, rewards.registry, rewards.pool, rewards.math_verifier, rewards.process_pool, "
+     "rewards.check, rewards.preference_verifier, rewards.judges.hf_judge, rewards.judges.openai_judge",
+     ["rl", "rollout"]),
 ]
 
 
