@@ -34,6 +34,8 @@ import sympy
 from latex2sympy2_extended.latex2sympy2 import NormalizationConfig
 from math_verify import LatexExtractionConfig, parse, verify
 
+from rewards.math_fastpath import fast_equivalent
+
 logger = logging.getLogger(__name__)
 # math-verify warns once per process that its (signal-based) timeouts are off; that is deliberate here (see above).
 for _name in ("math_verify.parser", "math_verify.grader"):
@@ -309,6 +311,11 @@ def _judge(pred: str, gold: str | Sequence[str], max_chars: int) -> str:
     golds = [gold] if isinstance(gold, str) else list(gold)
     if not golds:
         raise ValueError("empty list of gold answers; give at least one reference answer")
+    fast = [fast_equivalent(pred, str(g)) for g in golds]
+    if any(f is True for f in fast):
+        return "match"
+    if all(f is False for f in fast):
+        return "mismatch"
     pred_parsed = parse(f"\\boxed{{{_normalize(pred)}}}", extraction_config=PRED_EXTRACTION, parsing_timeout=None)
     if not pred_parsed:
         return "mismatch"

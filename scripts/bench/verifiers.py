@@ -4,8 +4,9 @@
 
 Throughput inputs: distinct generated responses (fractions, decimals, expressions, sets, intervals; half right).
 Prints samples/s for plain math-verify (in-process, one core, its default anchor-less parsing) and for our pool
-(`processes` verifier processes with deadlines), the per-core ratio, and accuracy of both on the labelled cases in
-tests/data/math_equivalence.jsonl.
+(`processes` verifier processes with deadlines), the per-core ratio, the share of samples our exact fast path
+decides without a LaTeX parse (rewards/math_fastpath.py; polynomials always take the full path), and accuracy
+of both on the generated inputs and on the labelled cases in tests/data/math_equivalence.jsonl.
 """
 from __future__ import annotations
 
@@ -56,6 +57,8 @@ def main() -> None:
     args = p.parse_args()
 
     from rewards.base import VerifyRequest
+    from rewards.math_answer import extract_boxed
+    from rewards.math_fastpath import fast_equivalent
     from rewards.process_pool import VerifierProcessPool
 
     inputs = make_inputs(args.samples)
@@ -85,6 +88,8 @@ def main() -> None:
         "per_core_ratio_pool_vs_plain_1_process": round(rates[1] / plain_rate, 2),
         f"per_core_ratio_pool_vs_plain_{args.processes}_processes": round(rates[args.processes] / args.processes
                                                                           / plain_rate, 2),
+        "fast_path_share": round(sum(fast_equivalent(extract_boxed(r) or "", g) is not None
+                                     for r, g, _ in inputs) / len(inputs), 3),
         "accuracy_on_throughput_inputs_plain": round(sum(p == t for p, t in zip(plain, truth)) / len(truth), 3),
         "accuracy_on_throughput_inputs_mispo": round(sum((o.ok and bool(o.score)) == t
                                                          for o, t in zip(ours, truth)) / len(truth), 3),
