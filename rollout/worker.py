@@ -13,9 +13,10 @@ log = logging.getLogger(__name__)
 
 class RolloutWorker:
     def __init__(self, engine: str, model_path: str, dtype: str = "float32", threads: int = 0,
-                 batch_size: int = 256) -> None:
+                 batch_size: int = 256, engine_options: dict | None = None) -> None:
         logging.basicConfig(level=logging.INFO)
-        self.engine = setup_engine(engine, model_path, dtype=dtype, threads=threads, batch_size=batch_size)
+        self.engine = setup_engine(engine, model_path, dtype=dtype, threads=threads, batch_size=batch_size,
+                                   options=engine_options)
 
     def rollout(self, requests: list[RolloutRequest], params: SamplingParams) -> list[Trajectory]:
         """`params.n` trajectories per request, in request order."""

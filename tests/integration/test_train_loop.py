@@ -62,3 +62,19 @@ def test_objective_and_advantage_variants_run(tmp_path, tiny_model_path, overrid
         assert rows[1]["actor/kl_ref"] > 0  # the policy moved away from the frozen reference after one update
     if "rollout.sync_interval=2" in overrides:
         assert rows[1]["policy/staleness_mean"] == 1.0  # engines still hold version 0 at step 2
+
+
+@pytest.mark.vllm
+def test_two_steps_with_the_vllm_engine(tmp_path, tiny_model_path):
+    from rl.train import main
+
+    run_dir = tmp_path / "run"
+    rc = main(["--config", "mispo_math_code.yaml", "trainer.total_steps=2", f"trainer.run_dir={run_dir}",
+               "rollout.engine=vllm", "rollout.vllm.gpu_memory_utilization=0.1", "rollout.prompts_per_step=8",
+               "rollout.samples_per_prompt=4", "actor.micro_batch_size=4", "logging.progress_bar=false",
+               "logging.wandb.mode=disabled"])
+    assert rc == 0
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    # step 2 generated with weights synced into vLLM after step 1: pi_old and pi_rollout still agree
+    assert rows[1]["policy/version"] == 2.0 and rows[1]["mispo/keep_frac"] > 0.95
+    assert abs(rows[1]["mispo/ratio_max"] - 1.0) < 1e-3

