@@ -12,5 +12,5 @@ fi
 export PYTHONPATH=/tmp/site:$root MISPO_CACHE=$root/gpu_cache
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader
 python3 -m rl.train --config mispo_math_code.yaml trainer.run_dir="${OUT:-/tmp}/gpu_run" \
-  model.dtype=bfloat16 actor.num_gpus_per_worker=0.5 rollout.num_gpus_per_worker=0.5 \
+  model.dtype=bfloat16 actor.num_gpus_per_worker=0.3 critic.num_gpus_per_worker=0.3 rollout.num_gpus_per_worker=0.3 \
   logging.wandb.mode=disabled logging.progress_bar=false "$@"
