@@ -15,7 +15,7 @@ from omegaconf import MISSING
 CHOICES: dict[str, tuple[str, ...]] = {
     "model.dtype": ("float32", "bfloat16", "float16"),
     "rollout.engine": ("hf", "vllm"),
-    "rollout.mode": ("sync",),
+    "rollout.mode": ("sync", "async"),
     "algo.objective": ("mispo", "pg", "ppo_clip", "tis", "icepop", "gspo"),
     "algo.advantage": ("gae", "grpo", "group_mean", "rloo"),
     "algo.loss_agg": ("token_mean", "seq_mean_token_sum", "seq_mean_token_mean"),
@@ -78,6 +78,7 @@ class RolloutConfig:
     torch_threads: int = 0  # intra-op threads for the HF engine; 0 = the machine's cores
     dtype: Optional[str] = None  # engine dtype; null = model.dtype (a lower precision here makes a mismatch)
     sync_interval: int = 1  # push weights every k updates (>1 only for staleness ablations)
+    max_staleness: int = 1  # drop trajectories generated more than k policy versions before the update
     stream_chunk_prompts: int = 8  # prompts per rollout call; a finished chunk is scored while the next generates
     vllm: VLLMOptions = field(default_factory=lambda: VLLMOptions())
 
@@ -242,6 +243,13 @@ def validate_rl_config(cfg: RLConfig) -> list[str]:
         "data.max_prompt_tokens": cfg.data.max_prompt_tokens,
     }
     errors += [f"{k}: must be > 0, got {v}" for k, v in positive.items() if v <= 0]
+    if cfg.rollout.max_staleness < 0:
+        errors.append(f"rollout.max_staleness: must be >= 0, got {cfg.rollout.max_staleness}")
+    needed = cfg.rollout.sync_interval - 1 + (1 if cfg.rollout.mode == "async" else 0)
+    if cfg.rollout.max_staleness < needed:
+        errors.append(f"rollout.max_staleness: {cfg.rollout.max_staleness} would drop every trajectory at times "
+                      f"(mode={cfg.rollout.mode}, sync_interval={cfg.rollout.sync_interval} make them up to "
+                      f"{needed} versions old); set rollout.max_staleness={needed}")
     if cfg.rollout.temperature <= 0:
         errors.append(f"rollout.temperature: must be > 0 (sampling), got {cfg.rollout.temperature}")
     if not 0 < cfg.rollout.top_p <= 1:

@@ -38,6 +38,7 @@ def run_one(objective: str, seed: int, args: argparse.Namespace, out_root: Path)
             *VARIANTS.get(objective, [f"algo.objective={objective}"]), f"trainer.seed={seed}", f"trainer.total_steps={args.steps}",
             f"trainer.run_dir={run_dir}", f"trainer.run_name=ablate_{objective}_s{seed}",
             f"rollout.dtype={args.engine_dtype}", f"rollout.sync_interval={args.sync_interval}",
+            f"rollout.max_staleness={args.sync_interval - 1}",
             f"algo.advantage={args.advantage}", f"actor.lr={args.lr}", "logging.wandb.mode=disabled",
             "logging.progress_bar=false", "actor.torch_threads=2",
         ]

@@ -116,3 +116,10 @@ def test_yaml_syntax_error_is_one_line(tmp_path):
     with pytest.raises(ConfigError) as exc:
         load(config=str(bad))
     assert "dup.yaml" in one_line(exc) and "duplicate" in one_line(exc)
+
+
+def test_staleness_bound_must_cover_the_mode():
+    with pytest.raises(ConfigError) as exc:
+        load(["rollout.mode=async", "rollout.max_staleness=0"])
+    assert "rollout.max_staleness=1" in one_line(exc)
+    assert load(["rollout.mode=async"]).rollout.max_staleness == 1

@@ -1,0 +1,122 @@
+"""Weight-sync benchmark: seconds per full policy sync and GB/s for each method available on this machine.
+
+    python scripts/bench/weight_sync.py [--hidden 512] [--layers 8] [--reps 3] [--methods ray hf_local vllm]
+
+Builds a random Qwen2-shape model of the requested size (fp32), then times a full sync of its state dict:
+- hf_local:  load_state_dict into an HF model in the same process (the floor: a memory copy)
+- ray:       learner actor -> Ray object store -> HF rollout worker actor (rl/train.py's path for the hf engine)
+- vllm:      state dict -> in-memory safetensors buckets -> collective_rpc -> vLLM worker reload (+ CPU repack)
+NCCL broadcast and CUDA IPC need GPUs and are not measured here.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+
+
+def build_model(out: Path, hidden: int, layers: int) -> tuple[Path, int]:
+    import torch
+    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
+
+    from rl.tiny_model.build import resolve_model_path
+
+    tok = AutoTokenizer.from_pretrained(resolve_model_path("mispo-tiny"))
+    torch.manual_seed(0)
+    cfg = Qwen2Config(vocab_size=len(tok), hidden_size=hidden, intermediate_size=4 * hidden, num_hidden_layers=layers,
+                      num_attention_heads=max(1, hidden // 64), num_key_value_heads=max(1, hidden // 128),
+                      max_position_embeddings=1024, tie_word_embeddings=True, eos_token_id=tok.eos_token_id,
+                      pad_token_id=tok.pad_token_id)
+    model = Qwen2ForCausalLM(cfg)
+    model.save_pretrained(out)
+    tok.save_pretrained(out)
+    nbytes = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    return out, nbytes
+
+
+class _Holder:
+    def __init__(self, path: str) -> None:
+        from transformers import AutoModelForCausalLM
+
+        self.model = AutoModelForCausalLM.from_pretrained(path)
+
+    def weights(self):
+        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+
+def time_reps(fn, reps: int) -> float:
+    fn()  # warm-up
+    start = time.perf_counter()
+    for _ in range(reps):
+        fn()
+    return (time.perf_counter() - start) / reps
+
+
+def bench_hf_local(path: Path, reps: int) -> float:
+    from transformers import AutoModelForCausalLM
+
+    src, dst = AutoModelForCausalLM.from_pretrained(path), AutoModelForCausalLM.from_pretrained(path)
+    return time_reps(lambda: dst.load_state_dict({k: v.clone() for k, v in src.state_dict().items()}), reps)
+
+
+def bench_ray(path: Path, reps: int) -> float:
+    import ray
+
+    from rollout.worker import RolloutWorker
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        holder = ray.remote(_Holder).remote(str(path))
+        worker = ray.remote(RolloutWorker).remote("hf", str(path), "float32", 1, 8)
+        version = iter(range(1, 10**6))
+        return time_reps(lambda: ray.get(worker.update_weights.remote(holder.weights.remote(), next(version))), reps)
+    finally:
+        ray.shutdown()
+
+
+def bench_vllm(path: Path, reps: int) -> float:
+    from transformers import AutoModelForCausalLM
+
+    from rollout.vllm_engine import VLLMEngine
+
+    engine = VLLMEngine(str(path), gpu_memory_utilization=0.1, enforce_eager=True)
+    sd = AutoModelForCausalLM.from_pretrained(path).state_dict()
+    version = iter(range(1, 10**6))
+    return time_reps(lambda: engine.update_weights(sd, next(version)), reps)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--hidden", type=int, default=512)
+    p.add_argument("--layers", type=int, default=8)
+    p.add_argument("--reps", type=int, default=3)
+    p.add_argument("--methods", nargs="+", default=["hf_local", "ray", "vllm"])
+    args = p.parse_args()
+    benches = {"hf_local": bench_hf_local, "ray": bench_ray, "vllm": bench_vllm}
+    with tempfile.TemporaryDirectory() as tmp:
+        path, nbytes = build_model(Path(tmp) / "model", args.hidden, args.layers)
+        rows = []
+        for name in args.methods:
+            try:
+                seconds = benches[name](path, args.reps)
+            except ImportError as exc:
+                print(json.dumps({"method": name, "skipped": f"not installed: {exc}"}))
+                continue
+            rows.append({"method": name, "model_gb": round(nbytes / 1e9, 3), "seconds_per_sync": round(seconds, 3),
+                         "gb_per_s": round(nbytes / 1e9 / seconds, 2)})
+            print(json.dumps(rows[-1]), flush=True)
+        base = next((r for r in rows if r["method"] == "hf_local"), None)
+        for r in rows:
+            if base and r is not base:
+                print(json.dumps({"method": r["method"], "slowdown_vs_hf_local": round(
+                    r["seconds_per_sync"] / base["seconds_per_sync"], 1)}))
+
+
+if __name__ == "__main__":
+    main()
