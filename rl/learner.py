@@ -16,6 +16,7 @@ from rl.batch import TrainBatch
 from rl.config_schema import ActorConfig, AlgoConfig, ModelConfig
 from rl.deepspeed_setup import build_engine, init_rank, step_micro
 from rl.logprobs import sequence_logprobs
+from rollout.weights import WeightPayload, pack
 
 log = logging.getLogger(__name__)
 
@@ -102,9 +103,10 @@ class Learner:
         return {"loss": sum(losses) / len(losses), "kl": sum(kls) / len(kls), "grad_norm": sum(norms) / len(norms),
                 "lr": float(self.engine.get_lr()[0])}
 
-    def get_weights(self) -> dict[str, torch.Tensor]:
-        """Full CPU state dict of the policy (ZeRO stages 0-2 keep full parameters on each rank)."""
-        return {k: v.detach().to("cpu", copy=True) for k, v in self.engine.module.state_dict().items()}
+    def get_weights(self) -> WeightPayload:
+        """Full policy weights as a zero-copy object-store payload (rollout.weights.pack); ZeRO stages 0-2 keep
+        full parameters on each rank."""
+        return pack({k: v.detach().to("cpu", copy=True) for k, v in self.engine.module.state_dict().items()})
 
     def save(self, path: str) -> str:
         """HF-format checkpoint (model + tokenizer) loadable by AutoModelForCausalLM.from_pretrained."""

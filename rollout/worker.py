@@ -7,6 +7,7 @@ from typing import Mapping
 
 from rollout.base import setup_engine
 from rollout.types import RolloutRequest, SamplingParams, Trajectory
+from rollout.weights import is_payload, unpack
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,9 @@ class RolloutWorker:
         return trajectories
 
     def update_weights(self, state_dict: Mapping[str, object], version: int) -> int:
+        """Accepts a tensor state dict or a zero-copy payload from rollout.weights.pack."""
+        if is_payload(state_dict):
+            state_dict = unpack(state_dict)  # type: ignore[arg-type]
         self.engine.update_weights(state_dict, version)
         return version
 

@@ -4,7 +4,9 @@
 
 Builds a random Qwen2-shape model of the requested size (fp32), then times a full sync of its state dict:
 - hf_local:  load_state_dict into an HF model in the same process (the floor: a memory copy)
-- ray:       learner actor -> Ray object store -> HF rollout worker actor (rl/train.py's path for the hf engine)
+- ray:       learner actor -> Ray object store -> HF rollout worker actor, numpy payload read zero-copy
+             (rollout/weights.py; rl/train.py's path for the hf engine)
+- ray_tensors: the same with plain torch tensors (pickled in-band), for comparison
 - vllm:      state dict -> in-memory safetensors buckets -> collective_rpc -> vLLM worker reload (+ CPU repack)
 NCCL broadcast and CUDA IPC need GPUs and are not measured here.
 """
@@ -46,8 +48,11 @@ class _Holder:
 
         self.model = AutoModelForCausalLM.from_pretrained(path)
 
-    def weights(self):
-        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+    def weights(self, zero_copy: bool = True):
+        from rollout.weights import pack
+
+        sd = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        return pack(sd) if zero_copy else sd
 
 
 def time_reps(fn, reps: int) -> float:
@@ -65,7 +70,7 @@ def bench_hf_local(path: Path, reps: int) -> float:
     return time_reps(lambda: dst.load_state_dict({k: v.clone() for k, v in src.state_dict().items()}), reps)
 
 
-def bench_ray(path: Path, reps: int) -> float:
+def bench_ray(path: Path, reps: int, zero_copy: bool = True) -> float:
     import ray
 
     from rollout.worker import RolloutWorker
@@ -75,7 +80,8 @@ def bench_ray(path: Path, reps: int) -> float:
         holder = ray.remote(_Holder).remote(str(path))
         worker = ray.remote(RolloutWorker).remote("hf", str(path), "float32", 1, 8)
         version = iter(range(1, 10**6))
-        return time_reps(lambda: ray.get(worker.update_weights.remote(holder.weights.remote(), next(version))), reps)
+        return time_reps(lambda: ray.get(worker.update_weights.remote(holder.weights.remote(zero_copy),
+                                                                      next(version))), reps)
     finally:
         ray.shutdown()
 
@@ -96,9 +102,10 @@ def main() -> None:
     p.add_argument("--hidden", type=int, default=512)
     p.add_argument("--layers", type=int, default=8)
     p.add_argument("--reps", type=int, default=3)
-    p.add_argument("--methods", nargs="+", default=["hf_local", "ray", "vllm"])
+    p.add_argument("--methods", nargs="+", default=["hf_local", "ray", "ray_tensors", "vllm"])
     args = p.parse_args()
-    benches = {"hf_local": bench_hf_local, "ray": bench_ray, "vllm": bench_vllm}
+    benches = {"hf_local": bench_hf_local, "ray": bench_ray, "vllm": bench_vllm,
+               "ray_tensors": lambda path, reps: bench_ray(path, reps, zero_copy=False)}
     with tempfile.TemporaryDirectory() as tmp:
         path, nbytes = build_model(Path(tmp) / "model", args.hidden, args.layers)
         rows = []
