@@ -55,6 +55,29 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _prompt_sampler(cfg: RLConfig, model_path: str):
+    """Validated prompts (chat template applied) and the per-domain sampler; also the tokenizer's pad id."""
+    from transformers import AutoTokenizer
+
+    from rl.data import PromptSampler, load_prompts
+
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    by_domain, report = load_prompts(cfg.data, tokenizer)
+    log.info("dataset: %s", report.summary())
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+    return PromptSampler(by_domain, dict(cfg.data.domain_weights), cfg.trainer.seed), pad_id
+
+
+def _write_samples(f, step: int, trajs, results, n: int) -> None:
+    """A few decoded samples per step to samples.jsonl (what the policy writes, and what it was scored)."""
+    import json
+
+    for t, r in list(zip(trajs, results))[:n]:
+        f.write(json.dumps({"step": step, "prompt": t.prompt_text, "response": t.response_text,
+                            "reward": r.score, "status": r.status, "details": r.details}, default=str) + "\n")
+    f.flush()
+
+
 def train(cfg: RLConfig, run_dir: Path) -> None:
     import dataclasses
     import json
@@ -62,12 +85,9 @@ def train(cfg: RLConfig, run_dir: Path) -> None:
     import ray
     import torch
     from tqdm import tqdm
-    from transformers import AutoTokenizer
-
     from rl.algos.adaptive_bounds import AdaptiveTrajBounds
     from rl.algos.mispo import mispo_filters
     from rl.batch import build_batch
-    from rl.data import PromptSampler, load_prompts
     from rl.learner_group import CriticGroup, LearnerGroup
     from rl.metrics import MetricsLogger
     from rl.roles import check_resources, start_reward_workers, start_rollout_workers
@@ -80,13 +100,9 @@ def train(cfg: RLConfig, run_dir: Path) -> None:
 
     torch.manual_seed(cfg.trainer.seed)
     model_path = resolve_model_path(cfg.model.path)
-    tokenizer = AutoTokenizer.from_pretrained(model_path)
-    by_domain, report = load_prompts(cfg.data, tokenizer)
-    log.info("dataset: %s", report.summary())
-    sampler = PromptSampler(by_domain, dict(cfg.data.domain_weights), cfg.trainer.seed)
+    sampler, pad_id = _prompt_sampler(cfg, model_path)
     sampling = SamplingParams(n=cfg.rollout.samples_per_prompt, temperature=cfg.rollout.temperature,
                               top_p=cfg.rollout.top_p, max_new_tokens=cfg.rollout.max_new_tokens)
-    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     use_critic = cfg.algo.advantage == "gae"
     adaptive = AdaptiveTrajBounds(tuple(cfg.algo.traj_bounds), cfg.algo.adaptive_target_keep,
                                   cfg.algo.adaptive_smoothing) if cfg.algo.adaptive_traj_bounds else None
@@ -189,10 +205,7 @@ def train(cfg: RLConfig, run_dir: Path) -> None:
                 row.update({"critic/value_loss": crit["value_loss"], "critic/grad_norm": crit["grad_norm"],
                             "critic/lr": crit["lr"]})
             metrics.log(step, row)
-            for t, r in list(zip(trajs, results))[: cfg.trainer.log_samples]:
-                samples_file.write(json.dumps({"step": step, "prompt": t.prompt_text, "response": t.response_text,
-                                               "reward": r.score, "status": r.status}) + "\n")
-            samples_file.flush()
+            _write_samples(samples_file, step, trajs, results, cfg.trainer.log_samples)
             bar.set_postfix(reward=f"{row['reward/mean']:.3f}", keep=f"{row['mispo/keep_frac']:.3f}")
 
             # 8. checkpoint
