@@ -6,7 +6,21 @@ the caller.
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
+
+
+def _per_group(rewards: torch.Tensor, group_ids: torch.Tensor, valid: torch.Tensor,
+               fn: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """Apply `fn` to the valid rewards of each group (groups with < 2 valid samples get advantage 0)."""
+    rewards = rewards.float()
+    adv = torch.zeros_like(rewards)
+    for gid in torch.unique(group_ids):
+        in_group = (group_ids == gid) & (valid.float() > 0)
+        if int(in_group.sum()) >= 2:
+            adv[in_group] = fn(rewards[in_group])
+    return adv
 
 
 def group_baseline(
@@ -17,34 +31,16 @@ def group_baseline(
 
     A group with a single valid sample gets advantage 0 (no baseline to compare with).
     """
-    rewards = rewards.float()
-    valid = valid.float()
-    adv = torch.zeros_like(rewards)
-    for gid in torch.unique(group_ids):
-        in_group = (group_ids == gid) & (valid > 0)
-        n = int(in_group.sum())
-        if n < 2:
-            continue
-        r = rewards[in_group]
+    def centre(r: torch.Tensor) -> torch.Tensor:
         a = r - r.mean()
-        if normalize_std:
-            a = a / (r.std(unbiased=True) + eps)
-        adv[in_group] = a
-    return adv
+        return a / (r.std(unbiased=True) + eps) if normalize_std else a
+
+    return _per_group(rewards, group_ids, valid, centre)
 
 
 def rloo(rewards: torch.Tensor, group_ids: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
     """Leave-one-out baseline: A_i = R_i - mean_{j != i, same group, valid} R_j. [N]."""
-    rewards, valid = rewards.float(), valid.float()
-    adv = torch.zeros_like(rewards)
-    for gid in torch.unique(group_ids):
-        in_group = (group_ids == gid) & (valid > 0)
-        n = int(in_group.sum())
-        if n < 2:
-            continue
-        r = rewards[in_group]
-        adv[in_group] = r - (r.sum() - r) / (n - 1)
-    return adv
+    return _per_group(rewards, group_ids, valid, lambda r: r - (r.sum() - r) / (r.numel() - 1))
 
 
 def terminal_rewards(
