@@ -2,8 +2,9 @@
 DeepSpeed config built from a role's sub-config, and the engine."""
 from __future__ import annotations
 
+import math
 import os
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -24,9 +25,21 @@ def init_rank(rank: int, world_size: int, master_addr: str, master_port: int, th
     return device
 
 
-def deepspeed_config(cfg: LearnerRoleConfig, dtype: str, gas: int) -> dict[str, Any]:
-    """AdamW (torch implementation: no JIT build), linear warm-up then constant LR, ZeRO stage, mixed precision."""
-    return {
+def warmup_cosine(warmup_steps: int, total_steps: int, min_lr_ratio: float) -> Callable[[int], float]:
+    """LR multiplier of optimizer step s (0-based): (s+1)/warmup during warm-up (the first step already learns),
+    then a cosine from 1 down to min_lr_ratio at the last step (total_steps - 1)."""
+    def factor(s: int) -> float:
+        if s < warmup_steps:
+            return (s + 1) / warmup_steps
+        progress = min(1.0, (s - warmup_steps) / max(1, total_steps - 1 - warmup_steps))
+        return min_lr_ratio + (1 - min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * progress))
+    return factor
+
+
+def deepspeed_config(cfg: LearnerRoleConfig, dtype: str, gas: int, total_steps: int | None = None) -> dict[str, Any]:
+    """AdamW (torch implementation: no JIT build), ZeRO stage, mixed precision, and DeepSpeed's linear warm-up then
+    constant LR. With `total_steps` (SFT) the schedule is left to `build_engine` (warm-up + cosine)."""
+    config = {
         "train_micro_batch_size_per_gpu": cfg.micro_batch_size,
         "gradient_accumulation_steps": gas,
         "gradient_clipping": cfg.grad_clip,
@@ -41,13 +54,23 @@ def deepspeed_config(cfg: LearnerRoleConfig, dtype: str, gas: int) -> dict[str, 
         "steps_per_print": 10**9,
         "wall_clock_breakdown": False,
     }
+    if total_steps is not None:
+        del config["scheduler"]
+    return config
 
 
-def build_engine(model: torch.nn.Module, cfg: LearnerRoleConfig, dtype: str, gas: int):
+def build_engine(model: torch.nn.Module, cfg: LearnerRoleConfig, dtype: str, gas: int,
+                 total_steps: int | None = None, min_lr_ratio: float = 0.0):
+    """DeepSpeed engine for `model`. Default LR schedule: linear warm-up then constant (RL). With `total_steps`:
+    warm-up then cosine decay to `min_lr_ratio` * lr (`warmup_cosine`), stepped once per optimizer step."""
     import deepspeed
 
+    scheduler = None
+    if total_steps is not None:
+        factor = warmup_cosine(cfg.warmup_steps, total_steps, min_lr_ratio)
+        scheduler = lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, factor)  # noqa: E731
     engine, *_ = deepspeed.initialize(model=model, model_parameters=[p for p in model.parameters() if p.requires_grad],
-                                      config=deepspeed_config(cfg, dtype, gas))
+                                      config=deepspeed_config(cfg, dtype, gas, total_steps), lr_scheduler=scheduler)
     return engine
 
 
