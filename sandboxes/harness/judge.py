@@ -1,0 +1,325 @@
+"""In-container code judge (runs as the sandbox user via `docker exec`, python3 -I -S). Stdlib only.
+
+Protocol on stdin: two length-prefixed JSON parts (8 ASCII digits + bytes). Part 1 is what the candidate may see
+(mode, program, limits); part 2 is read only after the candidate process is forked (calls, HumanEval test), so the
+candidate never has the test in its memory. The verdict is ONE JSON line on this process's stdout, which the
+candidate cannot reach: it runs in a child whose fds are closed, and this process is non-dumpable (no ptrace, no
+/proc/<pid>/mem, no /proc/<pid>/fd). Return values cross as tagged plain data and are rebuilt here, so objects
+with a rigged __eq__ never reach a comparison. Expected outputs of io_pairs/stdio never enter the container.
+
+Modes: "call" (run fn(*args, **kwargs) per call, return the values), "humaneval" (run test's check(candidate)
+here, with candidate proxied to the child), "stdio" (run the program per input, return its stdout).
+"""
+import ctypes
+import json
+import os
+import resource
+import select
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+
+def read_part():
+    head = _read_exact(0, 8)
+    return json.loads(_read_exact(0, int(head)).decode())
+
+
+def _read_exact(fd, n):
+    out = b""
+    while len(out) < n:
+        chunk = os.read(fd, n - len(out))
+        if not chunk:
+            raise EOFError("short read")
+        out += chunk
+    return out
+
+
+def encode(v, depth=0):
+    """Plain data only (exact types); anything else is an error, so rigged objects cannot pass."""
+    if depth > 50:
+        raise TypeError("value nested too deeply")
+    t = type(v)
+    if v is None or t is bool or t is int or t is str:
+        return {"v": v} if t is not int or abs(v) < 2 ** 53 else {"i": str(v)}
+    if t is float:
+        return {"f": repr(v)}
+    if t is list or t is tuple or t is set or t is frozenset:
+        items = [encode(x, depth + 1) for x in v]
+        return {{list: "l", tuple: "t", set: "s", frozenset: "z"}[t]: items}
+    if t is dict:
+        return {"d": [[encode(k, depth + 1), encode(x, depth + 1)] for k, x in v.items()]}
+    if t is bytes:
+        return {"b": v.hex()}
+    raise TypeError(f"return value of type {t.__name__} is not plain data")
+
+
+def decode(e):
+    (tag, x), = e.items()
+    if tag == "v":
+        if x is None or type(x) in (bool, int, str):
+            return x
+        raise ValueError("bad scalar")
+    if tag == "i":
+        return int(x)
+    if tag == "f":
+        return float(x)
+    if tag in ("l", "t", "s", "z"):
+        items = [decode(i) for i in x]
+        return {"l": list, "t": tuple, "s": set, "z": frozenset}[tag](items)
+    if tag == "d":
+        return {decode(k): decode(v) for k, v in x}
+    if tag == "b":
+        return bytes.fromhex(x)
+    raise ValueError(f"bad tag {tag}")
+
+
+def send(sock, obj):
+    data = json.dumps(obj).encode()
+    sock.sendall(struct.pack(">I", len(data)) + data)
+
+
+def recv(sock, timeout):
+    sock.settimeout(timeout)
+    head = b""
+    while len(head) < 4:
+        chunk = sock.recv(4 - len(head))
+        if not chunk:
+            raise EOFError
+        head += chunk
+    n = struct.unpack(">I", head)[0]
+    if n > 64 * 1024 * 1024:
+        raise EOFError
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(min(1 << 16, n - len(data)))
+        if not chunk:
+            raise EOFError
+        data += chunk
+    return json.loads(data.decode())
+
+
+def child_limits(job):
+    mem = int(job.get("memory_mb", 256)) * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (mem, mem))
+    cpu = int(job.get("cpu_s", 10))
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    # no RLIMIT_NPROC: it counts the uid's processes host-wide; the container's pids cgroup caps fork bombs
+
+
+def candidate_child(sock, job, workdir):
+    """Runs in the forked child: load the program, then serve calls until EOF."""
+    os.setpgid(0, 0)  # its own process group, so stop() takes down whatever it forked too
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.closerange(3, sock.fileno())
+    os.closerange(sock.fileno() + 1, 4096)
+    os.chdir(workdir)
+    try:
+        child_limits(job)
+        ns = {"__name__": "__candidate__", "__builtins__": __builtins__}
+        exec(compile(job["program"], "<candidate>", "exec"), ns)
+        send(sock, {"ready": True})
+    except BaseException as exc:  # noqa: B036 - the candidate may raise anything, SystemExit included
+        send(sock, {"ready": False, "error": f"{type(exc).__name__}: {str(exc)[:200]}"})
+        os._exit(0)
+    while True:
+        try:
+            req = recv(sock, None)
+        except BaseException:
+            os._exit(0)
+        try:
+            fn = ns[req["fn"]]
+            args = decode(req["args"])
+            kwargs = decode(req["kwargs"])
+            reply = {"ok": True, "value": encode(fn(*args, **kwargs))}
+        except BaseException as exc:  # noqa: B036
+            reply = {"ok": False, "error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+        send(sock, reply)
+
+
+class Candidate:
+    """The candidate's process, restarted after a crash or a timeout."""
+
+    def __init__(self, job, workdir):
+        self.job, self.workdir, self.pid, self.sock = job, workdir, None, None
+        self.load_error = None
+
+    def start(self):
+        parent, child = socket.socketpair()
+        pid = os.fork()
+        if pid == 0:
+            parent.close()
+            try:
+                candidate_child(child, self.job, self.workdir)
+            finally:
+                os._exit(0)
+        child.close()
+        self.pid, self.sock = pid, parent
+        try:
+            hello = recv(parent, float(self.job.get("case_timeout", 3)))
+        except BaseException as exc:
+            self.stop()
+            return f"program did not load: {type(exc).__name__}"
+        if not hello.get("ready"):
+            self.stop()
+            return hello.get("error", "load failed")
+        return None
+
+    def call(self, fn, args, kwargs):
+        if self.pid is None:
+            if self.job["mode"] != "call":  # a restarted child would hold the HumanEval test in its memory
+                return {"ok": False, "error": "candidate is gone"}
+            err = self.start()
+            if err:
+                return {"ok": False, "error": err}
+        try:
+            send(self.sock, {"fn": fn, "args": args, "kwargs": kwargs})
+            reply = recv(self.sock, float(self.job.get("case_timeout", 3)))
+            if reply.get("ok"):
+                decode(reply["value"])  # malformed data is the candidate's failure, caught below
+            return reply
+        except socket.timeout:
+            self.stop()
+            return {"ok": False, "error": "timeout"}
+        except BaseException as exc:
+            self.stop()
+            return {"ok": False, "error": f"candidate died ({type(exc).__name__})"}
+
+    def stop(self):
+        if self.pid is not None:
+            try:
+                os.killpg(self.pid, signal.SIGKILL)
+            except OSError:
+                pass
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+                os.waitpid(self.pid, 0)
+            except OSError:
+                pass
+        if self.sock is not None:
+            self.sock.close()
+        self.pid, self.sock = None, None
+
+
+def run_call(cand, part2):
+    """One result per call; after a timeout the remaining calls are not run (an infinite loop would repeat)."""
+    results = []
+    for c in part2["calls"]:
+        if results and results[-1].get("error") in ("timeout", "not run: an earlier case timed out"):
+            results.append({"ok": False, "error": "not run: an earlier case timed out"})
+            continue
+        results.append(cand.call(c["fn"], c["args"], c["kwargs"]))
+    return {"results": results}
+
+
+def run_humaneval(cand, part2, entry_point):
+    def proxy(*args, **kwargs):
+        reply = cand.call(entry_point, encode(args), encode(kwargs))
+        if not reply.get("ok"):
+            raise RuntimeError(reply.get("error"))
+        return decode(reply["value"])
+
+    ns = {"__name__": "__judge__"}
+    try:
+        exec(compile(part2["test"], "<test>", "exec"), ns)
+        ns["check"](proxy)
+        return {"passed": True}
+    except BaseException as exc:  # noqa: B036
+        return {"passed": False, "error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+
+
+def run_stdio(job, part2, workdir):
+    path = os.path.join(workdir, "candidate.py")
+    with open(path, "w") as f:
+        f.write(job["program"])
+    budget = int(job.get("output_bytes", 65536))
+    results = []
+    for text in part2["inputs"]:
+        proc = subprocess.Popen(["/usr/bin/python3", "-I", path], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, cwd=workdir, start_new_session=True, close_fds=True,
+                                preexec_fn=lambda: child_limits(job))
+        try:
+            proc.stdin.write(text.encode())
+            proc.stdin.close()
+        except OSError:
+            pass
+        out, truncated, timed_out = b"", False, False
+        deadline = time.monotonic() + float(job.get("case_timeout", 3))
+        os.set_blocking(proc.stdout.fileno(), False)
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                timed_out = True
+                break
+            r, _, _ = select.select([proc.stdout], [], [], left)
+            if not r:
+                continue
+            chunk = proc.stdout.read(65536)
+            if not chunk:
+                break
+            if len(out) < budget:
+                out += chunk[: budget - len(out)]
+            else:
+                truncated = True
+                break
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        code = proc.wait()
+        results.append({"stdout": out.decode(errors="replace"), "exit": code, "timeout": timed_out,
+                        "truncated": truncated})
+    return {"results": results}
+
+
+def clean_slate():
+    """Kill everything this uid runs (except us and init) and wipe the writable dirs: nothing of an earlier
+    sample survives into this one."""
+    try:
+        os.kill(-1, signal.SIGKILL)
+    except OSError:
+        pass
+    for d in ("/work", "/tmp"):
+        for name in os.listdir(d) if os.path.isdir(d) else ():
+            p = os.path.join(d, name)
+            try:
+                shutil.rmtree(p) if os.path.isdir(p) and not os.path.islink(p) else os.unlink(p)
+            except OSError:
+                pass
+
+
+def main():
+    ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4 -> 0
+    clean_slate()
+    job = read_part()
+    workdir = tempfile.mkdtemp(dir="/work")
+    cand = Candidate(job, workdir)
+    load_error = None
+    if job["mode"] in ("call", "humaneval"):
+        load_error = cand.start()
+    part2 = read_part()
+    if job["mode"] == "call":
+        verdict = {"load_error": load_error, **run_call(cand, part2)}
+    elif job["mode"] == "humaneval":
+        verdict = ({"passed": False, "error": f"load: {load_error}"} if load_error
+                   else run_humaneval(cand, part2, job["entry_point"]))
+    else:
+        verdict = run_stdio(job, part2, workdir)
+    cand.stop()
+    try:
+        os.kill(-1, signal.SIGKILL)
+    except OSError:
+        pass
+    sys.stdout.write("\n" + json.dumps({"verdict": verdict}) + "\n")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

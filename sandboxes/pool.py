@@ -1,0 +1,98 @@
+"""Warm pool of hardened containers: started ahead, one job at a time each, recycled when they misbehave or
+after `max_uses`, with backpressure (a caller waits for a free container; nothing queues without bound)."""
+from __future__ import annotations
+
+import atexit
+import os
+import queue
+import threading
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+from sandboxes.container import Sandbox
+from sandboxes.engine import SandboxUnavailable, docker_client, reap_orphans
+from sandboxes.limits import SandboxLimits
+
+
+def default_pool_size() -> int:
+    """One container per core: each job is CPU-bound inside its container."""
+    return max(1, os.cpu_count() or 1)
+
+
+class SandboxPool:
+    """`with pool.sandbox() as sb: sb.exec(...)`; mark `sb.dead` (or let a deadline kill it) to get it replaced.
+
+    prepare: optional hook run on each fresh container before it is handed out (for example seeding files).
+    """
+
+    def __init__(self, image: str, limits: SandboxLimits, size: int | None = None, max_uses: int = 200,
+                 judge_dir: bool = False, prepare: Callable[[Sandbox], None] | None = None) -> None:
+        self.image, self.limits, self.judge_dir, self.prepare = image, limits, judge_dir, prepare
+        self.size = size or default_pool_size()
+        self.max_uses = max_uses
+        self.recycled = 0
+        self.started = 0
+        self._ready: queue.Queue[Sandbox] = queue.Queue()
+        self._all: set[Sandbox] = set()
+        self._lock = threading.Lock()
+        self._closed = False
+        docker_client()
+        reap_orphans()
+        self._check_image()
+        for _ in range(self.size):
+            self._ready.put(self._start())
+        atexit.register(self.close)
+
+    def _check_image(self) -> None:
+        import docker
+
+        try:
+            docker_client().images.get(self.image)
+        except docker.errors.ImageNotFound as exc:
+            raise SandboxUnavailable(f"sandbox image {self.image} is missing. Fix: `bash scripts/build_sandbox_images.sh` "
+                                     "(offline build, cached)") from exc
+
+    def _start(self) -> Sandbox:
+        sb = Sandbox(self.image, self.limits, judge_dir=self.judge_dir)
+        with self._lock:
+            self._all.add(sb)
+            self.started += 1
+        if self.prepare is not None:
+            self.prepare(sb)
+        return sb
+
+    def _retire(self, sb: Sandbox) -> None:
+        sb.kill()
+        with self._lock:
+            self._all.discard(sb)
+            self.recycled += 1
+
+    @contextmanager
+    def sandbox(self, timeout: float | None = None) -> Iterator[Sandbox]:
+        """Borrow a warm container; waits (backpressure) while all are busy."""
+        if self._closed:
+            raise RuntimeError("sandbox pool is closed")
+        try:
+            sb = self._ready.get(timeout=timeout)
+        except queue.Empty as exc:
+            raise TimeoutError(f"no free sandbox within {timeout} s (pool size {self.size})") from exc
+        ok = False
+        try:
+            yield sb
+            ok = True
+        finally:
+            sb.uses += 1
+            if not ok or sb.dead or sb.uses >= self.max_uses:
+                self._retire(sb)
+                sb = self._start() if not self._closed else None
+            if sb is not None:
+                self._ready.put(sb)
+
+    def close(self) -> None:
+        """Remove every container of this pool."""
+        self._closed = True
+        with self._lock:
+            boxes = list(self._all)
+            self._all.clear()
+        for sb in boxes:
+            sb.kill()
