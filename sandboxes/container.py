@@ -10,6 +10,7 @@ import socket
 import struct
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 from sandboxes.engine import LABEL, OWNER_LABEL, docker_client, owner_id
 from sandboxes.limits import SandboxLimits, container_kwargs
@@ -70,6 +71,30 @@ class Sandbox:
             time.sleep(0.01)
         return ExecResult(code, out, err, False, truncated, time.monotonic() - start)
 
+    def open_exec(self, cmd: list[str], user: str | None = None, workdir: str | None = None,
+                  environment: dict[str, str] | None = None) -> tuple[str, socket.socket]:
+        """Start `cmd` with stdin attached and return (exec id, raw socket) for interactive use (shells)."""
+        api = docker_client().api
+        eid = api.exec_create(self.id, cmd, stdin=True, stdout=True, stderr=True, user=user or "", workdir=workdir,
+                              environment=environment)["Id"]
+        sock = api.exec_start(eid, socket=True)
+        return eid, getattr(sock, "_sock", sock)
+
+    def put_files(self, files: dict[str, bytes], dest: str, user: str, timeout: float = 30.0) -> ExecResult:
+        """Copy files into `dest` (a writable dir) as `user` through a tar stream on stdin (docker's archive API
+        cannot write into tmpfs mounts or read-only roots)."""
+        import io
+        import tarfile
+
+        data = io.BytesIO()
+        with tarfile.open(fileobj=data, mode="w") as tar:
+            for name, content in sorted(files.items()):
+                info = tarfile.TarInfo(name)
+                info.size, info.mode = len(content), 0o755 if name.endswith(".sh") else 0o644
+                tar.addfile(info, io.BytesIO(content))
+        return self.exec(["tar", "-x", "--no-same-owner", "-m", "-C", dest], stdin=data.getvalue(), user=user,
+                         timeout=timeout)
+
     def kill(self) -> None:
         """Remove the container (SIGKILL); safe to call twice."""
         if self.dead:
@@ -81,33 +106,64 @@ class Sandbox:
             pass
 
 
-def _read_frames(raw: socket.socket, deadline: float, budget: int) -> tuple[bytes, bytes, bool, bool]:
-    """Demultiplex Docker's stream framing (8-byte header: stream id, 3 pad bytes, big-endian size) until EOF or
-    the deadline. Bytes past `budget` per stream are read and dropped (truncated=True)."""
-    buf = bytearray()
-    streams = {1: bytearray(), 2: bytearray()}
-    truncated = False
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return bytes(streams[1]), bytes(streams[2]), True, truncated
-        ready, _, _ = select.select([raw], [], [], left)
-        if not ready:
-            continue
-        chunk = raw.recv(1 << 16)
-        if not chunk:
-            break
-        buf += chunk
-        while len(buf) >= 8:
-            kind, size = buf[0], struct.unpack(">I", bytes(buf[4:8]))[0]
-            if len(buf) < 8 + size:
+class FrameReader:
+    """Demultiplexes Docker's attach stream (8-byte header: stream id, 3 pad bytes, big-endian size). Keeps at most
+    `budget` bytes per stream (the rest is read and dropped: truncated=True). Reusable across reads on one socket."""
+
+    def __init__(self, raw: socket.socket, budget: int, keep_tail: bool = False) -> None:
+        self.raw, self.budget, self.keep_tail = raw, budget, keep_tail
+        self.buf = bytearray()
+        self.streams = {1: bytearray(), 2: bytearray()}
+        self.tails = {1: bytearray(), 2: bytearray()}
+        self.truncated = False
+        self.eof = False
+
+    def pump(self, deadline: float, until: Callable[[bytearray], bool] | None = None) -> bool:
+        """Read until EOF, `until(stdout)` holds, or the deadline; returns False on deadline."""
+        while not self.eof and not (until is not None and until(self.streams[1] + self.tails[1])):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            ready, _, _ = select.select([self.raw], [], [], left)
+            if not ready:
+                continue
+            chunk = self.raw.recv(1 << 16)
+            if not chunk:
+                self.eof = True
                 break
-            payload = bytes(buf[8:8 + size])
-            del buf[:8 + size]
-            target = streams.get(kind, streams[1])
-            room = budget - len(target)
+            self.buf += chunk
+            self._split()
+        return True
+
+    def _split(self) -> None:
+        while len(self.buf) >= 8:
+            kind, size = self.buf[0], struct.unpack(">I", bytes(self.buf[4:8]))[0]
+            if len(self.buf) < 8 + size:
+                return
+            payload = bytes(self.buf[8:8 + size])
+            del self.buf[:8 + size]
+            kind = kind if kind in self.streams else 1
+            target = self.streams[kind]
+            room = self.budget - len(target)
             if room < len(payload):
-                truncated = True
+                self.truncated = True
+                if self.keep_tail:
+                    tail = self.tails[kind]
+                    tail += payload[max(room, 0):]
+                    del tail[:-self.budget]
             if room > 0:
                 target += payload[:room]
-    return bytes(streams[1]), bytes(streams[2]), False, truncated
+
+    def take(self) -> tuple[bytes, bytes]:
+        """Everything kept so far, clearing the buffers (and the truncated flag) for the next read."""
+        out, err = bytes(self.streams[1] + self.tails[1]), bytes(self.streams[2] + self.tails[2])
+        self.streams = {1: bytearray(), 2: bytearray()}
+        self.tails = {1: bytearray(), 2: bytearray()}
+        return out, err
+
+
+def _read_frames(raw: socket.socket, deadline: float, budget: int) -> tuple[bytes, bytes, bool, bool]:
+    reader = FrameReader(raw, budget)
+    finished = reader.pump(deadline)
+    out, err = reader.take()
+    return out, err, not finished, reader.truncated

@@ -1,7 +1,7 @@
 """Resource limits and the hardened container settings every sandbox starts with."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 SANDBOX_UID = 1000   # candidate code and agents
@@ -27,7 +27,6 @@ class SandboxLimits:
     read_only_root: bool = True
     writable_dirs: tuple[str, ...] = ("/work", "/tmp")
     exec_dirs: tuple[str, ...] = ()
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.runtime not in (None, "runc", "runsc"):

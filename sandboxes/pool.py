@@ -67,26 +67,35 @@ class SandboxPool:
             self._all.discard(sb)
             self.recycled += 1
 
-    @contextmanager
-    def sandbox(self, timeout: float | None = None) -> Iterator[Sandbox]:
-        """Borrow a warm container; waits (backpressure) while all are busy."""
+    def acquire(self, timeout: float | None = None) -> Sandbox:
+        """Take a warm container; waits (backpressure) while all are busy. Pair with `release`."""
         if self._closed:
             raise RuntimeError("sandbox pool is closed")
         try:
-            sb = self._ready.get(timeout=timeout)
+            return self._ready.get(timeout=timeout)
         except queue.Empty as exc:
             raise TimeoutError(f"no free sandbox within {timeout} s (pool size {self.size})") from exc
+
+    def release(self, sb: Sandbox, reusable: bool = True) -> None:
+        """Give a container back; it is replaced by a fresh one when dead, not reusable, or worn out."""
+        sb.uses += 1
+        if not reusable or sb.dead or sb.uses >= self.max_uses:
+            self._retire(sb)
+            if self._closed:
+                return
+            sb = self._start()
+        self._ready.put(sb)
+
+    @contextmanager
+    def sandbox(self, timeout: float | None = None) -> Iterator[Sandbox]:
+        """`with pool.sandbox() as sb:`; an exception inside recycles the container."""
+        sb = self.acquire(timeout)
         ok = False
         try:
             yield sb
             ok = True
         finally:
-            sb.uses += 1
-            if not ok or sb.dead or sb.uses >= self.max_uses:
-                self._retire(sb)
-                sb = self._start() if not self._closed else None
-            if sb is not None:
-                self._ready.put(sb)
+            self.release(sb, reusable=ok)
 
     def close(self) -> None:
         """Remove every container of this pool."""

@@ -1,0 +1,1 @@
+grep -c ERROR /app/server.log > /app/count.txt

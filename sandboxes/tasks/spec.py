@@ -1,0 +1,126 @@
+"""Terminal task directories: our own format and Terminal-Bench 0.2.x, loaded into one TaskSpec.
+
+Our format (docs/tasks.md):
+    task.yaml      instruction (required), image (sandbox image name, default "terminal"), limits (below)
+    environment/   optional: files seeded into /app before the episode
+    Dockerfile     optional: a task image built FROM a local image (FROM lines mapped, see image_map)
+    solution.sh    reference solution (run by `--agent oracle`)
+    tests/         hidden pytest files, copied in only after the episode
+Terminal-Bench 0.2.x: task.yaml (instruction, max_agent_timeout_sec, max_test_timeout_sec), Dockerfile,
+run-tests.sh (not run: it downloads uv; we run the sandbox's own pytest), solution.sh or solution.yaml, tests/.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+HIDDEN = {"tests", "solution.sh", "solution.yaml", "run-tests.sh", "task.yaml", "docker-compose.yaml",
+          "docker-compose.yml"}
+
+
+class TaskError(ValueError):
+    """A task directory is malformed; the message names the file and the fix."""
+
+
+@dataclass(frozen=True)
+class TaskLimits:
+    """max_turns / max_tokens: agent-loop limits; wall_s: whole-episode deadline; step_timeout_s: one command;
+    test_timeout_s: the hidden tests; output_bytes: observation budget per step; memory_mb, pids: container caps."""
+
+    max_turns: int = 16
+    wall_s: float = 300.0
+    step_timeout_s: float = 30.0
+    test_timeout_s: float = 60.0
+    output_bytes: int = 4096
+    memory_mb: int = 1024
+    pids: int = 128
+
+
+@dataclass
+class TaskSpec:
+    name: str
+    path: Path
+    format: str                       # "mispo" | "terminal-bench"
+    instruction: str
+    image: str = "terminal"           # a sandboxes.images name, or replaced by the built task image
+    dockerfile: str | None = None     # text of the task's Dockerfile (FROM mapped at build time)
+    seed_files: dict[str, bytes] = field(default_factory=dict)
+    tests: dict[str, bytes] = field(default_factory=dict)
+    solution: list[str] = field(default_factory=list)   # oracle commands, one shell step each
+    limits: TaskLimits = TaskLimits()
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise TaskError(f"{path}: not valid YAML ({exc})") from exc
+    if not isinstance(data, dict):
+        raise TaskError(f"{path}: expected a mapping at the top level")
+    return data
+
+
+def _files_under(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()
+            and "__pycache__" not in p.parts}
+
+
+def _limits(raw: dict[str, Any], where: Path) -> TaskLimits:
+    known = {f.name for f in fields(TaskLimits)}
+    bad = sorted(set(raw) - known)
+    if bad:
+        raise TaskError(f"{where}: unknown limits {bad}; known: {sorted(known)}")
+    return TaskLimits(**raw)
+
+
+def load_task(path: str | Path) -> TaskSpec:
+    """Load a task directory in either format."""
+    root = Path(path).resolve()
+    meta_path = root / "task.yaml"
+    if not meta_path.is_file():
+        raise TaskError(f"{root}: no task.yaml. A task directory needs task.yaml, tests/ and a solution "
+                        "(see docs/tasks.md)")
+    meta = _read_yaml(meta_path)
+    if not isinstance(meta.get("instruction"), str) or not meta["instruction"].strip():
+        raise TaskError(f"{meta_path}: `instruction` (a non-empty string) is required")
+    tests_dir = root / "tests"
+    tests = _files_under(tests_dir) if tests_dir.is_dir() else {}
+    if not any(n.startswith("test") and n.endswith(".py") for n in (Path(t).name for t in tests)):
+        raise TaskError(f"{tests_dir}: no pytest file (tests/test_*.py); hidden tests decide the reward")
+    dockerfile = (root / "Dockerfile").read_text() if (root / "Dockerfile").is_file() else None
+    tb = (root / "run-tests.sh").is_file() or "max_agent_timeout_sec" in meta
+    if tb:
+        limits = TaskLimits(wall_s=float(meta.get("max_agent_timeout_sec", 360.0)),
+                            test_timeout_s=float(meta.get("max_test_timeout_sec", 60.0)))
+        if dockerfile is None:
+            raise TaskError(f"{root}: Terminal-Bench tasks need a Dockerfile")
+    else:
+        limits = _limits(meta.get("limits", {}) or {}, meta_path)
+    seed = _files_under(root / "environment") if (root / "environment").is_dir() else {}
+    return TaskSpec(name=str(meta.get("name", root.name)), path=root, format="terminal-bench" if tb else "mispo",
+                    instruction=meta["instruction"].strip(), image=str(meta.get("image", "terminal")),
+                    dockerfile=dockerfile, seed_files=seed, tests=tests, solution=_solution(root), limits=limits)
+
+
+def _solution(root: Path) -> list[str]:
+    if (root / "solution.sh").is_file():
+        return [(root / "solution.sh").read_text()]
+    if (root / "solution.yaml").is_file():
+        steps = yaml.safe_load((root / "solution.yaml").read_text()) or []
+        if not isinstance(steps, list) or not all(isinstance(s, dict) and "command" in s for s in steps):
+            raise TaskError(f"{root / 'solution.yaml'}: expected a list of {{command: ...}} entries")
+        return [str(s["command"]) for s in steps]
+    return []
+
+
+def build_context_files(task: TaskSpec) -> dict[str, bytes]:
+    """Files a task image may COPY: the task dir minus tests, solutions and harness files (never baked in)."""
+    out = {}
+    for p in sorted(task.path.rglob("*")):
+        rel = p.relative_to(task.path)
+        if p.is_file() and rel.parts[0] not in HIDDEN and rel.parts[0] != "Dockerfile":
+            out[rel.as_posix()] = p.read_bytes()
+    return out
