@@ -40,6 +40,7 @@ sandboxes: install
 
 prepare: install sandboxes
 	$(BIN)/python -m rl.tiny_model.build
+	$(BIN)/python -m rl.tiny_model.build --name mispo-tiny-agent
 
 train: prepare
 	$(BIN)/python -m rl.train --config $(CONFIG) $(ARGS)

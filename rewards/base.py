@@ -38,6 +38,14 @@ class Verifier(ABC):
         if options:
             raise TypeError(f"verifier {self.name!r} takes no options, got {sorted(options)}")
 
+    @classmethod
+    def preflight(cls, **options: Any) -> None:
+        """Check what the verifier needs outside Python (an engine, images) once, in the driver, before any worker
+        starts; raise with the fix in the message. Default: nothing to check."""
+
+    def close(self) -> None:
+        """Release what the verifier holds (processes, containers); called when its worker process ends."""
+
     @abstractmethod
     def verify(self, request: VerifyRequest) -> RewardResult:
         """Return the reward for one sample."""

@@ -46,6 +46,15 @@ class CodeVerifier(Verifier):
         self.limits = SandboxLimits(memory_mb=max(memory_mb * 2, 256), wall_s=wall_s, runtime=runtime)
         self._runner = None
 
+    @classmethod
+    def preflight(cls, *, image: str = "python", **_: Any) -> None:
+        """The Docker engine answers and the sandbox image exists (built offline when missing)."""
+        from sandboxes.engine import docker_client
+        from sandboxes.images import ensure_image
+
+        docker_client()
+        ensure_image(image)
+
     def runner(self):
         """The warm pool starts on first use, inside the verifier process (containers are per process)."""
         if self._runner is None:
@@ -56,6 +65,11 @@ class CodeVerifier(Verifier):
             pool = SandboxPool(ensure_image(self.image), self.limits, size=self.pool_size)
             self._runner = CodeRunner(pool, case_timeout_s=self.case_timeout_s, memory_mb=self.memory_mb)
         return self._runner
+
+    def close(self) -> None:
+        if self._runner is not None:
+            self._runner.pool.close()
+            self._runner = None
 
     def verify(self, request: VerifyRequest) -> RewardResult:
         from sandboxes.code_runner import SandboxError, extract_code

@@ -30,3 +30,7 @@ class RewardWorker:
     def restarts(self) -> int:
         """How many verifier processes were killed and replaced so far (timeouts, crashes)."""
         return self.pool.restarts
+
+    def close(self) -> None:
+        """Stop the verifier processes (and whatever they own, e.g. sandbox containers)."""
+        self.pool.close()

@@ -45,6 +45,11 @@ def _worker_main(conn: Connection, domains: Domains, memory_mb: int | None) -> N
         try:
             idx, domain, req = conn.recv()
         except (EOFError, OSError):
+            for v in verifiers.values():  # multiprocessing children skip atexit: release resources here
+                try:
+                    v.close()
+                except Exception:  # noqa: BLE001 - best effort at exit
+                    pass
             return
         start = time.perf_counter()
         try:
@@ -166,10 +171,14 @@ class VerifierProcessPool:
             results[head] = RewardResult.failed("error", "verifier process died", attempts=attempts[head])
 
     def close(self) -> None:
+        """EOF first, so verifiers exit cleanly (sandbox pools remove their containers at exit); kill stragglers."""
         for p in self.procs:
             p.conn.close()
-            p.process.kill()
-            p.process.join(timeout=5)
+        for p in self.procs:
+            p.process.join(timeout=10)
+            if p.process.is_alive():
+                p.process.kill()
+                p.process.join(timeout=5)
         self.procs = []
 
     def __enter__(self) -> "VerifierProcessPool":

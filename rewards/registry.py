@@ -11,6 +11,7 @@ ENTRY_POINT_GROUP = "mispo.verifiers"
 BUILTINS: dict[str, str] = {
     "math": "rewards.math_verifier:MathVerifier",
     "code": "rewards.code_verifier:CodeVerifier",
+    "env": "rewards.env_verifier:EnvResultVerifier",
     "preference": "rewards.preference_verifier:PreferenceVerifier",
 }
 
@@ -56,3 +57,16 @@ def setup_verifier(name: str, options: dict[str, Any] | None = None) -> Verifier
         return cls(**(options or {}))
     except TypeError as exc:
         raise ValueError(f"verifier {name!r}: bad options {sorted((options or {}).keys())}: {exc}") from exc
+
+
+class PreflightError(RuntimeError):
+    """A verifier's external needs are not met; the message names the domain and the fix."""
+
+
+def preflight(domains: dict[str, tuple[str, dict[str, Any]]]) -> None:
+    """Run each domain's verifier preflight (e.g. the code verifier brings up its sandbox image)."""
+    for domain, (name, options) in domains.items():
+        try:
+            verifier_class(name).preflight(**(options or {}))
+        except Exception as exc:  # noqa: BLE001 - reported as one line with the domain
+            raise PreflightError(f"rewards.domains.{domain} (verifier {name}): {exc}") from exc

@@ -16,6 +16,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "model.dtype": ("float32", "bfloat16", "float16"),
     "rollout.engine": ("hf", "vllm"),
     "rollout.mode": ("sync", "async"),
+    "rollout.weight_sync": ("object_store", "nccl"),
     "algo.objective": ("mispo", "pg", "ppo_clip", "tis", "icepop", "gspo"),
     "algo.advantage": ("gae", "grpo", "group_mean", "rloo"),
     "algo.loss_agg": ("token_mean", "seq_mean_token_sum", "seq_mean_token_mean"),
@@ -61,6 +62,31 @@ class VLLMOptions:
 
 
 @dataclass
+class AgentEnvConfig:
+    """The environment of one multi-turn domain: `terminal` (Docker terminal tasks; rows name a `task_dir`) or
+    `python` (a Python code tool; rows carry io_pairs/stdio tests), with its keyword options."""
+
+    env: str = MISSING
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class AgentConfig:
+    """Multi-turn episodes (token in, token out) for the domains listed here; other domains stay single-turn.
+    The reward of an agent domain comes from its environment: configure `rewards.domains.<d>.verifier: env`."""
+
+    domains: dict[str, AgentEnvConfig] = field(default_factory=dict)
+    max_turns: int = 8
+    max_turn_tokens: int = 64  # tokens per policy turn
+    max_total_tokens: int = 512  # policy + observation tokens after the prompt
+    observation_tokens: int = 256  # an observation longer than this is clipped (head and tail kept)
+    wall_s: float = 300.0  # wall-clock limit of one episode
+    tool_parser: str = "xml"  # xml (`<tag>...</tag>`) or pkg.module:Class
+    tool_tags: list[str] = field(default_factory=lambda: ["bash"])
+    concurrency: int = 8  # episodes in flight per rollout worker (one sandbox each)
+
+
+@dataclass
 class RolloutConfig:
     """Generation. `prompts_per_step * samples_per_prompt` trajectories per RL step."""
 
@@ -80,7 +106,10 @@ class RolloutConfig:
     sync_interval: int = 1  # push weights every k updates (>1 only for staleness ablations)
     max_staleness: int = 1  # drop trajectories generated more than k policy versions before the update
     stream_chunk_prompts: int = 8  # prompts per rollout call; a finished chunk is scored while the next generates
+    weight_sync: str = "object_store"  # object_store (CPU, cross-node) | nccl (learner GPU -> engine GPUs)
+    weight_bucket_mb: int = 256  # NCCL bucket size
     vllm: VLLMOptions = field(default_factory=lambda: VLLMOptions())
+    agent: AgentConfig = field(default_factory=lambda: AgentConfig())
 
 
 @dataclass
@@ -234,6 +263,10 @@ def validate_rl_config(cfg: RLConfig) -> list[str]:
         "rollout.generation_batch_size": cfg.rollout.generation_batch_size,
         "rollout.sync_interval": cfg.rollout.sync_interval,
         "rollout.stream_chunk_prompts": cfg.rollout.stream_chunk_prompts,
+        "rollout.agent.max_turns": cfg.rollout.agent.max_turns,
+        "rollout.agent.max_turn_tokens": cfg.rollout.agent.max_turn_tokens,
+        "rollout.agent.max_total_tokens": cfg.rollout.agent.max_total_tokens,
+        "rollout.agent.concurrency": cfg.rollout.agent.concurrency,
         "rewards.num_workers": cfg.rewards.num_workers,
         "rewards.processes_per_worker": cfg.rewards.processes_per_worker,
         "rewards.timeout_s": cfg.rewards.timeout_s,
@@ -284,6 +317,21 @@ def validate_rl_config(cfg: RLConfig) -> list[str]:
             )
     if cfg.data.domain_weights and sum(cfg.data.domain_weights.values()) <= 0:
         errors.append("data.domain_weights: weights sum to 0; give at least one domain a positive weight")
+    for domain, agent_env in cfg.rollout.agent.domains.items():
+        if agent_env.env not in ("terminal", "python"):
+            errors.append(f"rollout.agent.domains.{domain}.env: {agent_env.env!r} is not one of ['terminal', 'python']")
+        verifier = cfg.rewards.domains.get(domain)
+        if verifier is None or verifier.verifier != "env":
+            errors.append(f"rollout.agent.domains.{domain}: the environment scores this domain; set "
+                          f"rewards.domains.{domain}.verifier: env")
+    if cfg.rollout.weight_sync == "nccl" and (cfg.rollout.num_gpus_per_worker < 1 or cfg.actor.num_gpus_per_worker <= 0):
+        errors.append("rollout.weight_sync: nccl needs the actor on a GPU and each rollout worker on its own GPU "
+                      "(rollout.num_gpus_per_worker=1); colocated or CPU engines use object_store")
+    if cfg.rollout.weight_sync == "nccl" and cfg.rollout.engine != "hf":
+        errors.append("rollout.weight_sync: nccl is wired for the hf engine; vllm receives weights through "
+                      "object_store (its worker extension)")
+    if cfg.rollout.agent.max_turn_tokens > cfg.rollout.agent.max_total_tokens:
+        errors.append("rollout.agent.max_turn_tokens: must be <= rollout.agent.max_total_tokens")
     batch = cfg.rollout.prompts_per_step * cfg.rollout.samples_per_prompt
     per_rank = cfg.actor.mini_batches * cfg.actor.num_workers
     crit_rank = cfg.critic.mini_batches * cfg.critic.num_workers

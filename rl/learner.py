@@ -103,6 +103,28 @@ class Learner:
         return {"loss": sum(losses) / len(losses), "kl": sum(kls) / len(kls), "grad_norm": sum(norms) / len(norms),
                 "lr": float(self.engine.get_lr()[0])}
 
+    def node_ip(self) -> str:
+        import ray
+
+        return ray.util.get_node_ip_address()
+
+    def free_port(self) -> int:
+        from rl.weight_sync import _free_port
+
+        return _free_port()
+
+    def init_weight_group(self, host: str, port: int, world_size: int, bucket_mb: int) -> list:
+        """Join the NCCL weight group as its sender (rank 0); returns the bucket plan the engines receive with."""
+        from rollout.nccl_sync import WeightGroup, plan_buckets, specs_of
+
+        self._wplan = plan_buckets(specs_of(self.engine.module.state_dict()), bucket_mb)
+        self._wgroup = WeightGroup(host, port, 0, world_size)
+        return self._wplan
+
+    def broadcast_weights(self) -> int:
+        """Send the current weights to every engine of the weight group (bytes sent)."""
+        return self._wgroup.send(self.engine.module.state_dict(), self._wplan)
+
     def get_weights(self) -> WeightPayload:
         """Full policy weights as a zero-copy object-store payload (rollout.weights.pack); ZeRO stages 0-2 keep
         full parameters on each rank."""

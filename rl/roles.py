@@ -22,9 +22,14 @@ def start_rollout_workers(cfg: RolloutConfig, model_cfg: ModelConfig, model_path
     return [
         cls.options(num_cpus=cfg.num_cpus_per_worker, num_gpus=cfg.num_gpus_per_worker).remote(
             cfg.engine, model_path, cfg.dtype or model_cfg.dtype, resolve_threads(cfg.torch_threads),
-            cfg.generation_batch_size, dataclasses.asdict(cfg.vllm) if cfg.engine == "vllm" else None)
+            cfg.generation_batch_size, dataclasses.asdict(cfg.vllm) if cfg.engine == "vllm" else None,
+            _agent_dict(cfg))
         for _ in range(cfg.num_workers)
     ]
+
+
+def _agent_dict(cfg: RolloutConfig) -> dict:
+    return dataclasses.asdict(cfg.agent) if cfg.agent.domains else {}
 
 
 def start_reward_workers(cfg: RewardsConfig) -> list[Any]:

@@ -47,10 +47,17 @@ def main(argv: list[str] | None = None) -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(to_yaml(cfg))
     (run_dir / "batch_arithmetic.txt").write_text(format_summary(cfg) + "\n")
+    from rewards.registry import PreflightError, preflight
+
     try:
+        preflight({d: (c.verifier, dict(c.options)) for d, c in cfg.rewards.domains.items()
+                   if cfg.data.domain_weights.get(d, 0) > 0})
         train(cfg, run_dir)
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
+        return 2
+    except PreflightError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     return 0
 
@@ -95,6 +102,7 @@ def train(cfg: RLConfig, run_dir: Path) -> None:
     from rl.run_summary import resource_plan
     from rl.step_advantages import step_advantages
     from rl.step_stats import filter_telemetry, reward_stats
+    from rl.weight_sync import make_weight_sync
     from rl.tiny_model.build import resolve_model_path
     from rollout.types import SamplingParams
 
@@ -120,6 +128,7 @@ def train(cfg: RLConfig, run_dir: Path) -> None:
         metrics = MetricsLogger(run_dir, cfg.logging.wandb, cfg.trainer.run_name,
                                 json.loads(json.dumps(dataclasses.asdict(cfg), default=str)))
         samples_file = (run_dir / "samples.jsonl").open("a")
+        sync_weights = make_weight_sync(cfg.rollout, actor, rollout_workers)
         version = 0
         async_mode = cfg.rollout.mode == "async"
 
@@ -176,12 +185,11 @@ def train(cfg: RLConfig, run_dir: Path) -> None:
             crit = ray.get(crit_futs)[0] if crit_futs else {}
             t_upd = time.perf_counter()
 
-            # 6. sync weights learner -> rollout engines through the object store; version += 1
+            # 6. sync weights learner -> rollout engines (object store or NCCL); version += 1
             if train_actor:
                 version += 1
                 if version % cfg.rollout.sync_interval == 0:
-                    ref_w = actor.weights_ref()
-                    ray.get([w.update_weights.remote(ref_w, version) for w in rollout_workers])
+                    sync_weights(version)
             if not async_mode and step < cfg.trainer.total_steps:
                 pending = next_rollout()
             t_sync = time.perf_counter()
@@ -216,7 +224,18 @@ def train(cfg: RLConfig, run_dir: Path) -> None:
     finally:
         if metrics is not None:
             metrics.close()
+        _close_workers(locals().get("reward_workers"), locals().get("rollout_workers"))
         ray.shutdown()
+
+
+def _close_workers(*groups) -> None:
+    """Let verifier processes and environments exit cleanly so their sandbox containers are removed."""
+    import ray
+
+    try:
+        ray.get([w.close.remote() for workers in groups for w in workers or []], timeout=60)
+    except Exception as exc:  # noqa: BLE001 - shutdown must not mask the run's own error
+        log.warning("closing reward workers: %s", exc)
 
 
 if __name__ == "__main__":

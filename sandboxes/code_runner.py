@@ -74,6 +74,14 @@ def _frame(obj: dict) -> bytes:
     return f"{len(data):08d}".encode() + data
 
 
+@dataclass
+class ProgramOutput:
+    """stdout of one run (truncated to the pool's output budget); exit_code None on timeout."""
+
+    output: str
+    exit_code: int | None
+
+
 class CodeRunner:
     """Judges programs in `pool`. case_timeout_s bounds one case inside the sandbox; the pool's wall_s bounds the
     whole job from the host (a job past it kills its container)."""
@@ -138,6 +146,15 @@ class CodeRunner:
             reason = reason or err
             outcomes.append({"passed": ok, **({"error": err} if err else {})})
         return CodeReport(passed, len(cases), reason, outcomes)
+
+    def run_program(self, program: str, stdin: str = "") -> ProgramOutput:
+        """Run a program once (a code tool): its stdout, or why it produced none."""
+        verdict, why = self._run({"mode": "stdio", "program": program}, {"inputs": [stdin]})
+        if verdict is None:
+            return ProgramOutput(f"[{why}]", None)
+        res = verdict["results"][0]
+        note = "\n[timed out]" if res["timeout"] else "\n[output truncated]" if res["truncated"] else ""
+        return ProgramOutput(res["stdout"] + note, None if res["timeout"] else res["exit"])
 
     def humaneval(self, prompt: str, response: str, test: str, entry_point: str) -> CodeReport:
         code = extract_code(response)

@@ -24,6 +24,10 @@ OBJECTIVES = ["mispo", "mispo_adaptive", "ppo_clip", "tis", "pg"]
 VARIANTS = {"mispo_adaptive": ["algo.objective=mispo", "algo.adaptive_traj_bounds=true"]}  # name -> overrides
 
 
+# the ablation is about off-policy correction on math; it also runs where Docker is absent (GPU machines)
+MATH_ONLY = ["data.train_files=[data/math_train.jsonl]", "data.domain_weights.code=0"]
+
+
 def run_one(objective: str, seed: int, args: argparse.Namespace, out_root: Path) -> list[dict]:
     from rl.train import main
 
@@ -41,6 +45,7 @@ def run_one(objective: str, seed: int, args: argparse.Namespace, out_root: Path)
             f"rollout.max_staleness={args.sync_interval - 1}",
             f"algo.advantage={args.advantage}", f"actor.lr={args.lr}", "logging.wandb.mode=disabled",
             "logging.progress_bar=false", "actor.torch_threads=2",
+            *MATH_ONLY,
         ]
         start = time.time()
         rc = main(["--config", "mispo_math_code.yaml", *overrides])

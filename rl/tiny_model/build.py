@@ -21,6 +21,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from rl.tiny_model.agent_tasks import all_agent_tasks, transcript
 from rl.tiny_model.tasks import all_math_tasks, code_response, code_task_rows, noisy_answer
 
 log = logging.getLogger(__name__)
@@ -50,38 +51,55 @@ class TinyRecipe:
     p_correct: float = 0.8  # how often a pretraining answer is right
     p_boxed: float = 0.3  # how often it follows the \\boxed{} instruction: the base model's format weakness
     code_fraction: float = 0.15
+    terminal_fraction: float = 0.0  # multi-turn <bash> transcripts (the agent variant only)
+    p_command_correct: float = 0.6  # how often a transcript's command solves its task
     seed: int = 1234
     threads: int = 2
+
+
+AGENT_NAME = "mispo-tiny-agent"
+AGENT_VERSION = "v1"
+AGENT_RECIPE = TinyRecipe(terminal_fraction=0.8, steps=300, batch_size=32)
+MODELS: dict[str, tuple[str, TinyRecipe]] = {TINY_NAME: (TINY_VERSION, TinyRecipe()), AGENT_NAME: (AGENT_VERSION, AGENT_RECIPE)}
 
 
 def cache_dir() -> Path:
     return Path(os.environ.get("MISPO_CACHE", Path.home() / ".cache" / "mispo"))
 
 
-def tiny_model_dir() -> Path:
-    return cache_dir() / "models" / f"{TINY_NAME}-{TINY_VERSION}"
+def tiny_model_dir(name: str = TINY_NAME) -> Path:
+    return cache_dir() / "models" / f"{name}-{MODELS[name][0]}"
 
 
 def resolve_model_path(path: str) -> str:
-    """Map `mispo-tiny` to its cache directory, building it if missing; return other paths unchanged."""
-    if path != TINY_NAME:
+    """Map `mispo-tiny` / `mispo-tiny-agent` to their cache directories, building when missing; return other
+    paths unchanged."""
+    if path not in MODELS:
         return path
-    out = tiny_model_dir()
+    out = tiny_model_dir(path)
     if not (out / "config.json").is_file():
-        build(out)
+        build(out, MODELS[path][1])
     return str(out)
 
 
 def _chat(prompt: str, response: str) -> str:
-    return f"<|im_start|>user\n{prompt}<|im_end|>\n<|im_start|>assistant\n{response}<|im_end|>\n"
+    return _render([{"role": "user", "content": prompt}, {"role": "assistant", "content": response}])
+
+
+def _render(messages: list[dict[str, str]]) -> str:
+    """The chat template, in Python (the corpus must match what the tokenizer's template renders)."""
+    return "".join(f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n" for m in messages)
 
 
 def make_corpus(recipe: TinyRecipe, n: int, rng: random.Random) -> list[str]:
     math_tasks = all_math_tasks()
     code_rows = code_task_rows()
+    agent_tasks = all_agent_tasks() if recipe.terminal_fraction else []
     texts = []
     for _ in range(n):
-        if rng.random() < recipe.code_fraction:
+        if recipe.terminal_fraction and rng.random() < recipe.terminal_fraction:
+            texts.append(_render(transcript(rng.choice(agent_tasks), rng, recipe.p_command_correct, p_look=0.3)))
+        elif rng.random() < recipe.code_fraction:
             row = rng.choice(code_rows)
             texts.append(_chat(row["prompt"], code_response(row)))
         else:
@@ -114,7 +132,7 @@ def train_tokenizer(texts: list[str], vocab_size: int):
     return fast
 
 
-def _pretrain(model, tokenizer, recipe: TinyRecipe, rng: random.Random) -> list[float]:
+def _pretrain(model, tokenizer, recipe: TinyRecipe, rng: random.Random, name: str = TINY_NAME) -> list[float]:
     import torch
     from tqdm import tqdm
 
@@ -125,7 +143,7 @@ def _pretrain(model, tokenizer, recipe: TinyRecipe, rng: random.Random) -> list[
     )
     losses = []
     model.train()
-    for _ in tqdm(range(recipe.steps), desc="pretrain mispo-tiny", unit="step", mininterval=2):
+    for _ in tqdm(range(recipe.steps), desc=f"pretrain {name}", unit="step", mininterval=2):
         texts = make_corpus(recipe, recipe.batch_size, rng)
         enc = tokenizer(texts, return_tensors="pt", padding=True)
         labels = enc.input_ids.masked_fill(enc.attention_mask == 0, -100)
@@ -150,7 +168,7 @@ def build(out: Path, recipe: TinyRecipe = TinyRecipe()) -> Path:
         if (out / "config.json").is_file():
             return out
         start = time.time()
-        log.info("building %s into %s (one-time, ~1-2 min on 2 cores)", TINY_NAME, out)
+        log.info("building %s (one-time, ~1-3 min on 2 cores)", out)
         rng = random.Random(recipe.seed)
         torch.manual_seed(recipe.seed)
         prev_threads = torch.get_num_threads()
@@ -163,7 +181,7 @@ def build(out: Path, recipe: TinyRecipe = TinyRecipe()) -> Path:
             eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, bos_token_id=None,
         )
         model = Qwen2ForCausalLM(config)
-        losses = _pretrain(model, tokenizer, recipe, rng)
+        losses = _pretrain(model, tokenizer, recipe, rng, out.name)
         torch.set_num_threads(prev_threads)
         model.generation_config.eos_token_id = tokenizer.eos_token_id
         model.generation_config.pad_token_id = tokenizer.pad_token_id
@@ -175,7 +193,7 @@ def build(out: Path, recipe: TinyRecipe = TinyRecipe()) -> Path:
         if out.exists():
             shutil.rmtree(out)
         tmp.rename(out)
-        log.info("built %s in %.0fs (final loss %.3f)", TINY_NAME, info["seconds"], info["final_loss"])
+        log.info("built %s in %.0fs (final loss %.3f)", out.name, info["seconds"], info["final_loss"])
     return out
 
 
@@ -183,12 +201,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=None, help="output dir (default: the cache)")
     parser.add_argument("--force", action="store_true", help="rebuild even if present")
+    parser.add_argument("--name", choices=sorted(MODELS), default=TINY_NAME, help="which tiny model")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    out = args.out or tiny_model_dir()
+    out = args.out or tiny_model_dir(args.name)
     if args.force and out.exists():
         shutil.rmtree(out)
-    print(build(out))
+    print(build(out, MODELS[args.name][1]))
 
 
 if __name__ == "__main__":

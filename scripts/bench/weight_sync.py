@@ -8,7 +8,10 @@ Builds a random Qwen2-shape model of the requested size (fp32), then times a ful
              (rollout/weights.py; rl/train.py's path for the hf engine)
 - ray_tensors: the same with plain torch tensors (pickled in-band), for comparison
 - vllm:      state dict -> in-memory safetensors buckets -> collective_rpc -> vLLM worker reload (+ CPU repack)
-NCCL broadcast and CUDA IPC need GPUs and are not measured here.
+- nccl:      (2+ GPUs) learner-side sender on GPU 0 -> RolloutWorker's HF engine on GPU 1 through the
+             bucketed NCCL weight group (rollout/nccl_sync.py; rollout.weight_sync=nccl), broadcast + load
+- ray_gpu:   (2+ GPUs) the object-store path between the same two GPUs (GPU -> host -> object store -> GPU)
+`--preset qwen0.5b` builds a random-init Qwen2.5-0.5B-shape model (494M parameters); `--dtype bfloat16`.
 """
 from __future__ import annotations
 
@@ -23,7 +26,12 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 
-def build_model(out: Path, hidden: int, layers: int) -> tuple[Path, int]:
+PRESETS = {"qwen0.5b": dict(vocab_size=151936, hidden_size=896, intermediate_size=4864, num_hidden_layers=24,
+                            num_attention_heads=14, num_key_value_heads=2)}
+
+
+def build_model(out: Path, hidden: int, layers: int, preset: str | None = None,
+                dtype: str = "float32") -> tuple[Path, int]:
     import torch
     from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
 
@@ -31,11 +39,12 @@ def build_model(out: Path, hidden: int, layers: int) -> tuple[Path, int]:
 
     tok = AutoTokenizer.from_pretrained(resolve_model_path("mispo-tiny"))
     torch.manual_seed(0)
-    cfg = Qwen2Config(vocab_size=len(tok), hidden_size=hidden, intermediate_size=4 * hidden, num_hidden_layers=layers,
-                      num_attention_heads=max(1, hidden // 64), num_key_value_heads=max(1, hidden // 128),
-                      max_position_embeddings=1024, tie_word_embeddings=True, eos_token_id=tok.eos_token_id,
-                      pad_token_id=tok.pad_token_id)
-    model = Qwen2ForCausalLM(cfg)
+    shape = PRESETS[preset] if preset else dict(
+        vocab_size=len(tok), hidden_size=hidden, intermediate_size=4 * hidden, num_hidden_layers=layers,
+        num_attention_heads=max(1, hidden // 64), num_key_value_heads=max(1, hidden // 128))
+    cfg = Qwen2Config(**shape, max_position_embeddings=1024, tie_word_embeddings=True, eos_token_id=tok.eos_token_id,
+                      pad_token_id=tok.pad_token_id, torch_dtype=dtype)
+    model = Qwen2ForCausalLM(cfg).to(getattr(torch, dtype))
     model.save_pretrained(out)
     tok.save_pretrained(out)
     nbytes = sum(t.numel() * t.element_size() for t in model.state_dict().values())
@@ -86,6 +95,60 @@ def bench_ray(path: Path, reps: int, zero_copy: bool = True) -> float:
         ray.shutdown()
 
 
+class _GpuSender:
+    """Learner stand-in on its own GPU: holds the model and sends it the way Learner.broadcast_weights does."""
+
+    def __init__(self, path: str, dtype: str) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        self.model = AutoModelForCausalLM.from_pretrained(path, torch_dtype=getattr(torch, dtype)).cuda()
+
+    def addr(self) -> tuple[str, int]:
+        import ray
+
+        from rl.weight_sync import _free_port
+
+        return ray.util.get_node_ip_address(), _free_port()
+
+    def init_group(self, host: str, port: int, world: int) -> list:
+        from rollout.nccl_sync import WeightGroup, plan_buckets, specs_of
+
+        self.plan = plan_buckets(specs_of(self.model.state_dict()))
+        self.group = WeightGroup(host, port, 0, world)
+        return self.plan
+
+    def send(self) -> int:
+        return self.group.send(self.model.state_dict(), self.plan)
+
+    def weights(self):
+        from rollout.weights import pack
+
+        return pack({k: v.detach().cpu() for k, v in self.model.state_dict().items()})
+
+
+def bench_gpu_pair(path: Path, reps: int, dtype: str, nccl: bool) -> float:
+    import ray
+
+    from rollout.worker import RolloutWorker
+
+    ray.init(include_dashboard=False, log_to_driver=True)
+    try:
+        sender = ray.remote(num_gpus=1)(_GpuSender).remote(str(path), dtype)
+        worker = ray.remote(num_gpus=1)(RolloutWorker).remote("hf", str(path), dtype, 4, 8)
+        version = iter(range(1, 10**6))
+        if nccl:
+            host, port = ray.get(sender.addr.remote())
+            plan_ref = sender.init_group.remote(host, port, 2)
+            ray.get(worker.init_weight_group.remote(host, port, 1, 2))
+            plan = ray.get(plan_ref)
+            return time_reps(lambda: ray.get([sender.send.remote(),
+                                              worker.receive_weights.remote(plan, next(version))]), reps)
+        return time_reps(lambda: ray.get(worker.update_weights.remote(sender.weights.remote(), next(version))), reps)
+    finally:
+        ray.shutdown()
+
+
 def bench_vllm(path: Path, reps: int) -> float:
     from transformers import AutoModelForCausalLM
 
@@ -103,11 +166,15 @@ def main() -> None:
     p.add_argument("--layers", type=int, default=8)
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--methods", nargs="+", default=["hf_local", "ray", "ray_tensors", "vllm"])
+    p.add_argument("--preset", choices=sorted(PRESETS), default=None)
+    p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     args = p.parse_args()
     benches = {"hf_local": bench_hf_local, "ray": bench_ray, "vllm": bench_vllm,
-               "ray_tensors": lambda path, reps: bench_ray(path, reps, zero_copy=False)}
+               "ray_tensors": lambda path, reps: bench_ray(path, reps, zero_copy=False),
+               "nccl": lambda path, reps: bench_gpu_pair(path, reps, args.dtype, nccl=True),
+               "ray_gpu": lambda path, reps: bench_gpu_pair(path, reps, args.dtype, nccl=False)}
     with tempfile.TemporaryDirectory() as tmp:
-        path, nbytes = build_model(Path(tmp) / "model", args.hidden, args.layers)
+        path, nbytes = build_model(Path(tmp) / "model", args.hidden, args.layers, args.preset, args.dtype)
         rows = []
         for name in args.methods:
             try:

@@ -1,13 +1,14 @@
-"""The real loop: real Ray, the HF engine, the math verifier, a DeepSpeed learner, for 2 steps on the tiny model."""
+"""The real loop: real Ray, the HF engine, the math and code verifiers (Docker sandboxes), a DeepSpeed learner,
+for 2 steps on the tiny model."""
 from __future__ import annotations
 
 import json
 
 import pytest
 
-pytestmark = pytest.mark.ray
+pytestmark = [pytest.mark.ray, pytest.mark.docker]
 
-REQUIRED = ["step", "reward/mean", "reward/math/mean", "mispo/token_keep_frac", "mispo/traj_keep_frac",
+REQUIRED = ["step", "reward/mean", "reward/math/mean", "reward/code/mean", "mispo/token_keep_frac", "mispo/traj_keep_frac",
             "loss/actor", "time/step_s", "throughput/tokens_per_s", "critic/value_loss",
             "critic/explained_variance", "actor/entropy", "actor/grad_norm", "critic/grad_norm"]
 

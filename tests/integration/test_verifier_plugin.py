@@ -39,7 +39,8 @@ def test_plugin_installs_registers_and_trains(installed_plugin, tmp_path, tiny_m
     rc = main(["--config", "mispo_math_code.yaml", "trainer.total_steps=1", f"trainer.run_dir={run_dir}",
                "rewards.domains.math.verifier=answer_format", "rewards.domains.math.options={max_chars: 100}",
                "rollout.prompts_per_step=4", "rollout.samples_per_prompt=4", "actor.micro_batch_size=4",
-               "algo.advantage=grpo", "logging.progress_bar=false", "logging.wandb.mode=disabled"])
+               "algo.advantage=grpo", "logging.progress_bar=false", "logging.wandb.mode=disabled",
+               "data.train_files=[data/math_train.jsonl]", "data.domain_weights.code=0"])
     assert rc == 0
     row = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[0])
     assert row["reward/error_frac"] == 0.0 and 0.0 <= row["reward/math/mean"] <= 1.0

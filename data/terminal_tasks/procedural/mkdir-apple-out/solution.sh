@@ -1,0 +1,1 @@
+mkdir -p /app/apple && touch /app/apple/out.txt

@@ -1,0 +1,1 @@
+mkdir -p /app/cloud && touch /app/cloud/result.txt

@@ -1,0 +1,1 @@
+mkdir -p /app/green && touch /app/green/answer.txt

@@ -1,0 +1,1 @@
+mkdir -p /app/green && touch /app/green/notes.txt

@@ -1,0 +1,1 @@
+mkdir -p /app/honey && touch /app/honey/data.txt

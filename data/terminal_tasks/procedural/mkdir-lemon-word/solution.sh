@@ -1,0 +1,1 @@
+mkdir -p /app/lemon && touch /app/lemon/word.txt

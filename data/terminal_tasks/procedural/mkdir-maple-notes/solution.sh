@@ -1,0 +1,1 @@
+mkdir -p /app/maple && touch /app/maple/notes.txt

@@ -1,0 +1,1 @@
+mkdir -p /app/ocean && touch /app/ocean/result.txt

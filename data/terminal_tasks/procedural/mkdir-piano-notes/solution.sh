@@ -1,0 +1,1 @@
+mkdir -p /app/piano && touch /app/piano/notes.txt

@@ -1,0 +1,1 @@
+mkdir -p /app/river && touch /app/river/word.txt

@@ -1,0 +1,1 @@
+mkdir -p /app/robot && touch /app/robot/result.txt

@@ -1,0 +1,1 @@
+mkdir -p /app/stone && touch /app/stone/answer.txt

@@ -1,0 +1,5 @@
+from pathlib import Path
+
+
+def test_file():
+    assert Path('/app/stone/answer.txt').is_file()

@@ -1,0 +1,1 @@
+mkdir -p /app/tiger && touch /app/tiger/result.txt

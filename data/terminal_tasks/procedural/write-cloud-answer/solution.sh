@@ -1,0 +1,1 @@
+echo cloud > /app/answer.txt

@@ -1,0 +1,1 @@
+echo cloud > /app/out.txt

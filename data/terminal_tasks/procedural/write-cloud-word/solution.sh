@@ -1,0 +1,1 @@
+echo cloud > /app/word.txt

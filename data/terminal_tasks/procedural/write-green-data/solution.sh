@@ -1,0 +1,1 @@
+echo green > /app/data.txt

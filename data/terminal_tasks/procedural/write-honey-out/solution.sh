@@ -1,0 +1,1 @@
+echo honey > /app/out.txt

@@ -1,0 +1,1 @@
+echo honey > /app/result.txt

@@ -1,0 +1,1 @@
+echo lemon > /app/data.txt

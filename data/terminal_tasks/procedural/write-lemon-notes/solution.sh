@@ -1,0 +1,1 @@
+echo lemon > /app/notes.txt

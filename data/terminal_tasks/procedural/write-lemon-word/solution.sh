@@ -1,0 +1,1 @@
+echo lemon > /app/word.txt

@@ -1,0 +1,1 @@
+echo maple > /app/answer.txt

@@ -1,0 +1,1 @@
+echo maple > /app/data.txt

@@ -1,0 +1,1 @@
+echo ocean > /app/answer.txt

@@ -1,0 +1,1 @@
+echo piano > /app/answer.txt

@@ -1,0 +1,1 @@
+echo river > /app/notes.txt

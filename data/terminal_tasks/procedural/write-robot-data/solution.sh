@@ -1,0 +1,1 @@
+echo robot > /app/data.txt

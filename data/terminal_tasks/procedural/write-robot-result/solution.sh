@@ -1,0 +1,1 @@
+echo robot > /app/result.txt

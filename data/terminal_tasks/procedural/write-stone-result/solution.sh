@@ -1,0 +1,1 @@
+echo stone > /app/result.txt

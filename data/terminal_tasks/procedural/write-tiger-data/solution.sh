@@ -1,0 +1,1 @@
+echo tiger > /app/data.txt

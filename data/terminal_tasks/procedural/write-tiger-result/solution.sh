@@ -1,0 +1,1 @@
+echo tiger > /app/result.txt

@@ -1,0 +1,1 @@
+echo tiger > /app/word.txt

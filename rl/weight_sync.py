@@ -1,0 +1,42 @@
+"""Learner -> rollout-engine weight sync, chosen by `rollout.weight_sync`:
+- object_store: rank 0's state dict as a zero-copy payload in Ray's object store; every engine reads it (CPU,
+  colocated GPUs, cross-node).
+- nccl: a dedicated NCCL group (learner rank 0 + one rank per engine GPU); bucketed broadcast GPU to GPU.
+"""
+from __future__ import annotations
+
+import socket
+from typing import Any, Callable, Sequence
+
+import ray
+
+from rl.config_schema import RolloutConfig
+
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("", 0))
+        return s.getsockname()[1]
+
+
+def make_weight_sync(cfg: RolloutConfig, actor: Any, rollout_workers: Sequence[Any]) -> Callable[[int], None]:
+    """Returns sync(version): pushes the actor's current weights to every engine and tags them `version`."""
+    if cfg.weight_sync == "object_store":
+        def sync(version: int) -> None:
+            ref = actor.weights_ref()
+            ray.get([w.update_weights.remote(ref, version) for w in rollout_workers])
+        return sync
+
+    sender = actor.actors[0]
+    host = ray.get(sender.node_ip.remote())
+    port, world = ray.get(sender.free_port.remote()), 1 + len(rollout_workers)
+    plan_ref = sender.init_weight_group.remote(host, port, world, cfg.weight_bucket_mb)
+    joins = [w.init_weight_group.remote(host, port, i + 1, world) for i, w in enumerate(rollout_workers)]
+    plan = ray.get(plan_ref)
+    ray.get(joins)
+
+    def sync(version: int) -> None:
+        sent = sender.broadcast_weights.remote()
+        ray.get([w.receive_weights.remote(plan, version) for w in rollout_workers] + [sent])
+    return sync

@@ -1,0 +1,98 @@
+"""NCCL weight sync in buckets: learner rank 0 broadcasts, engines on other GPUs receive.
+
+The weight group is its own NCCL communicator built from its own TCPStore, so it never touches the training
+process group (DeepSpeed's) or the engine's. Both sides agree on a bucket plan (names, shapes, dtypes), made
+once by the sender from its state dict and handed to the receivers through the driver.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Iterable, Iterator
+
+import torch
+
+DEFAULT_BUCKET_MB = 256
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+
+    @property
+    def numel(self) -> int:
+        n = 1
+        for s in self.shape:
+            n *= s
+        return n
+
+
+def plan_buckets(specs: Iterable[TensorSpec], bucket_mb: int = DEFAULT_BUCKET_MB) -> list[list[TensorSpec]]:
+    """Consecutive tensors of one dtype, up to `bucket_mb` per bucket (a larger tensor gets a bucket alone)."""
+    buckets: list[list[TensorSpec]] = []
+    limit = bucket_mb * 1024 * 1024
+    size = 0
+    for spec in specs:
+        nbytes = spec.numel * torch.empty((), dtype=getattr(torch, spec.dtype)).element_size()
+        if not buckets or buckets[-1][0].dtype != spec.dtype or size + nbytes > limit:
+            buckets.append([])
+            size = 0
+        buckets[-1].append(spec)
+        size += nbytes
+    return buckets
+
+
+def specs_of(state_dict: dict[str, torch.Tensor]) -> list[TensorSpec]:
+    return [TensorSpec(k, tuple(v.shape), str(v.dtype).removeprefix("torch.")) for k, v in state_dict.items()]
+
+
+class WeightGroup:
+    """rank 0 sends; ranks 1..world_size-1 receive. Every rank must construct it at about the same time (the
+    TCPStore rendezvous waits up to `timeout_s`)."""
+
+    def __init__(self, host: str, port: int, rank: int, world_size: int, timeout_s: float = 300.0) -> None:
+        import torch.distributed as dist
+
+        if not torch.cuda.is_available():
+            raise RuntimeError("rollout.weight_sync=nccl needs CUDA GPUs on the learner and the engines; use "
+                               "object_store on CPU")
+        self.rank, self.world_size = rank, world_size
+        self.device = torch.device("cuda", torch.cuda.current_device())
+        store = dist.TCPStore(host, port, world_size, is_master=rank == 0, timeout=timedelta(seconds=timeout_s))
+        self.pg = dist.ProcessGroupNCCL(store, rank, world_size)
+        self._broadcast(torch.zeros(1, device=self.device))  # establish the communicator now, not mid-sync
+
+    def _broadcast(self, tensor: torch.Tensor) -> None:
+        import torch.distributed as dist
+
+        opts = dist.BroadcastOptions()
+        opts.rootRank = 0
+        self.pg.broadcast([tensor], opts).wait()
+
+    def send(self, state_dict: dict[str, torch.Tensor], plan: list[list[TensorSpec]]) -> int:
+        """Broadcast every bucket of `plan` from this rank (0); returns bytes sent."""
+        sent = 0
+        for bucket in plan:
+            flat = torch.cat([state_dict[s.name].detach().reshape(-1).to(self.device) for s in bucket])
+            self._broadcast(flat)
+            sent += flat.numel() * flat.element_size()
+        torch.cuda.synchronize(self.device)
+        return sent
+
+    def receive(self, plan: list[list[TensorSpec]]) -> Iterator[tuple[str, torch.Tensor]]:
+        """Receive bucket by bucket; yields (name, tensor view into the bucket) on this rank's GPU."""
+        for bucket in plan:
+            flat = torch.empty(sum(s.numel for s in bucket), dtype=getattr(torch, bucket[0].dtype), device=self.device)
+            self._broadcast(flat)
+            offset = 0
+            for s in bucket:
+                yield s.name, flat[offset:offset + s.numel].view(s.shape)
+                offset += s.numel
+
+    def close(self) -> None:
+        try:
+            self.pg.shutdown()
+        except Exception:  # noqa: BLE001 - older torch has no shutdown; the group dies with the process
+            pass
