@@ -104,6 +104,17 @@ class VerifierPoolConfig:
 
 
 @dataclass
+class TopkLogitsConfig:
+    """Token-level distillation on the experts' top-k logits (off while topk = 0): at every response position the
+    student also matches the top-k next-token distribution of the sample's teacher, the expert of its domain.
+    Per position: loss = (1 - alpha) * NLL + alpha * cross-entropy(teacher top-k softmax, student), at temperature."""
+
+    topk: int = 0
+    alpha: float = 0.5
+    temperature: float = 1.0
+
+
+@dataclass
 class StudentConfig:
     """The merged student: SFT (sft/ trainer) from model.base on the kept samples."""
 
@@ -116,6 +127,7 @@ class StudentConfig:
     eval_fraction: float = 0.05
     dtype: str = "auto"
     optim: SFTOptimConfig = field(default_factory=SFTOptimConfig)
+    topk_logits: TopkLogitsConfig = field(default_factory=TopkLogitsConfig)
 
 
 @dataclass

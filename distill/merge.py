@@ -53,11 +53,14 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def student_config(cfg: MergeConfig, train_file: Path, eval_file: Path | None, run_dir: Path):
-    """The SFT config of the student: base model, kept samples, the `student` section's settings."""
-    from sft.config_schema import SFTConfig, SFTDataConfig, SFTModelConfig, SFTTrainerConfig, validate_sft_config
+def student_config(cfg: MergeConfig, experts: dict[str, str], train_file: Path, eval_file: Path | None,
+                   run_dir: Path):
+    """The SFT config of the student: base model, kept samples, the `student` section's settings; with
+    student.topk_logits.topk > 0 each sample's teacher (its domain's expert) supplies top-k logits."""
+    from sft.config_schema import (SFTConfig, SFTDataConfig, SFTDistillConfig, SFTModelConfig, SFTTrainerConfig,
+                                   validate_sft_config)
 
-    s = cfg.student
+    s, kd = cfg.student, cfg.student.topk_logits
     sft = SFTConfig(
         model=SFTModelConfig(path=cfg.model.base, dtype=s.dtype),
         data=SFTDataConfig(train_files=[str(train_file)], eval_files=[str(eval_file)] if eval_file else [],
@@ -66,6 +69,8 @@ def student_config(cfg: MergeConfig, train_file: Path, eval_file: Path | None, r
         optim=s.optim,
         trainer=SFTTrainerConfig(epochs=s.epochs, max_steps=s.max_steps, seed=cfg.run.seed,
                                  run_name=f"{cfg.run.name}_student", run_dir=str(run_dir / "student")),
+        distill=SFTDistillConfig(topk=kd.topk, alpha=kd.alpha, temperature=kd.temperature, teacher_key="teacher",
+                                 teachers=dict(experts) if kd.topk else {}),
         logging=cfg.logging)
     errors = validate_sft_config(sft)
     if errors:
@@ -140,7 +145,7 @@ def merge(cfg: MergeConfig) -> dict:
             raise RuntimeError(f"no sample survived the filters (rejected: {dict(outcome.rejected)}); lower "
                                "filters.min_score, raise generate.samples_per_prompt, or check the experts")
         # 5. the student, from the base, on the kept samples (the SFT trainer)
-        student = str(train_sft(student_config(cfg, *write_student_data(cfg, outcome, run_dir), run_dir)))
+        student = str(train_sft(student_config(cfg, experts, *write_student_data(cfg, outcome, run_dir), run_dir)))
         lap("student")
         models = {"base": base, **experts, "student": student}
         if cfg.run.weight_average and len(experts) > 1:

@@ -67,6 +67,21 @@ class SFTOptimConfig:
 
 
 @dataclass
+class SFTDistillConfig:
+    """Token-level distillation (off while topk = 0): at every trained position the student also matches the
+    top-k next-token distribution of the row's teacher (named by the row's `teacher_key` field, a checkpoint in
+    `teachers`; rows without a teacher train on the NLL alone). Per position:
+    loss = (1 - alpha) * NLL + alpha * cross-entropy(teacher top-k softmax at `temperature`, student at `temperature`).
+    """
+
+    topk: int = 0
+    alpha: float = 0.5
+    temperature: float = 1.0
+    teacher_key: str = "teacher"
+    teachers: dict[str, str] = field(default_factory=dict)  # teacher name -> HF checkpoint directory
+
+
+@dataclass
 class SFTTrainerConfig:
     epochs: int = 1
     max_steps: int = 0  # > 0: stop after this many optimizer steps (caps epochs)
@@ -83,6 +98,7 @@ class SFTConfig:
     data: SFTDataConfig = field(default_factory=SFTDataConfig)
     optim: SFTOptimConfig = field(default_factory=SFTOptimConfig)
     trainer: SFTTrainerConfig = field(default_factory=SFTTrainerConfig)
+    distill: SFTDistillConfig = field(default_factory=SFTDistillConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
 
 
@@ -112,6 +128,13 @@ def validate_sft_config(cfg: SFTConfig) -> list[str]:
     if cfg.optim.zero_stage not in (0, 1, 2):
         errors.append(f"optim.zero_stage: must be 0, 1 or 2 (checkpoints export full parameters from rank 0), "
                       f"got {cfg.optim.zero_stage}")
+    kd = cfg.distill
+    if kd.topk < 0 or not 0 <= kd.alpha <= 1 or kd.temperature <= 0:
+        errors.append(f"distill: need topk >= 0, 0 <= alpha <= 1, temperature > 0; got topk={kd.topk}, "
+                      f"alpha={kd.alpha}, temperature={kd.temperature}")
+    if kd.topk and not kd.teachers:
+        errors.append("distill.teachers: empty while distill.topk > 0; map teacher names to checkpoints "
+                      "(e.g. {math_expert: runs/sft_math_expert/checkpoints/final}) or set distill.topk=0")
     for key in ("optim.warmup_steps", "trainer.max_steps", "trainer.eval_every", "trainer.save_every"):
         if _get(cfg, key) < 0:
             errors.append(f"{key}: must be >= 0, got {_get(cfg, key)}")

@@ -14,9 +14,12 @@ import random
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rl.config_load import ConfigError
+
+if TYPE_CHECKING:
+    import torch
 
 log = logging.getLogger(__name__)
 IGNORE = -100  # label of a token that is not trained on
@@ -25,10 +28,16 @@ IGNORE = -100  # label of a token that is not trained on
 @dataclass
 class SFTExample:
     """One tokenized conversation. input_ids: [T]; labels: [T], the token id where it is trained on, else -100
-    (labels are not shifted: position t's logits are scored against labels[t + 1])."""
+    (labels are not shifted: position t's logits are scored against labels[t + 1]).
+    teacher: the row's teacher name (token-level distillation), if any. topk_ids / topk_probs: [T, k] the
+    teacher's top-k next-token ids and their renormalised probabilities at position t (zeros where position t has
+    no target), filled by sft.teacher.annotate_topk."""
 
     input_ids: list[int]
     labels: list[int]
+    teacher: str | None = None
+    topk_ids: "torch.Tensor | None" = None
+    topk_probs: "torch.Tensor | None" = None
 
     @property
     def num_targets(self) -> int:
@@ -118,8 +127,9 @@ def tokenize_conversation(messages: list[dict], tokenizer: Any) -> SFTExample | 
 
 
 def load_examples(files: list[str], tokenizer: Any, messages_key: str, max_seq_len: int,
-                  key: str = "data.train_files") -> tuple[list[SFTExample], DataReport]:
-    """Tokenized conversations of `files`; bad rows are skipped and counted in the report."""
+                  key: str = "data.train_files", teacher_key: str | None = None) -> tuple[list[SFTExample], DataReport]:
+    """Tokenized conversations of `files` (with the row's `teacher_key` field as the example's teacher); bad rows
+    are skipped and counted in the report."""
     if not getattr(tokenizer, "is_fast", False):
         raise ConfigError("model.path: SFT label masking needs a fast tokenizer (offset mapping); "
                           "use a model that ships tokenizer.json")
@@ -134,6 +144,7 @@ def load_examples(files: list[str], tokenizer: Any, messages_key: str, max_seq_l
         elif len(out.input_ids) > max_seq_len:
             report.skip(f"longer than data.max_seq_len={max_seq_len}", row)
         else:
+            out.teacher = row.get(teacher_key) if teacher_key else None
             examples.append(out)
             report.kept += 1
     if report.skipped:

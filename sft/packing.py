@@ -20,20 +20,23 @@ from sft.data import IGNORE, SFTExample
 @dataclass
 class PackedBatch:
     """input_ids, position_ids, targets, segment_ids: [B, L]. targets[b, t] is the token position t must predict
-    (-100: none). segment_ids numbers the examples in a row (padding gets its own id)."""
+    (-100: none). segment_ids numbers the examples in a row (padding gets its own id). topk_ids, topk_probs:
+    [B, L, k] a teacher's next-token top-k at position t (probabilities 0 where there is none), or None."""
 
     input_ids: torch.Tensor
     position_ids: torch.Tensor
     targets: torch.Tensor
     segment_ids: torch.Tensor
+    topk_ids: torch.Tensor | None = None
+    topk_probs: torch.Tensor | None = None
 
     @property
     def num_targets(self) -> int:
         return int((self.targets != IGNORE).sum())
 
     def to(self, device: torch.device) -> "PackedBatch":
-        return PackedBatch(*(t.to(device) for t in (self.input_ids, self.position_ids, self.targets,
-                                                     self.segment_ids)))
+        return PackedBatch(*(t.to(device) if t is not None else None for t in (
+            self.input_ids, self.position_ids, self.targets, self.segment_ids, self.topk_ids, self.topk_probs)))
 
 
 def pack_examples(examples: list[SFTExample], pack_len: int) -> list[list[SFTExample]]:
@@ -77,7 +80,24 @@ def collate(rows: list[list[SFTExample]], pad_id: int, length: int | None = None
             t += n
         pos[b, t:] = torch.arange(width - t)
         seg[b, t:] = len(row)
-    return PackedBatch(ids, pos, tgt, seg)
+    return PackedBatch(ids, pos, tgt, seg, *_collate_topk(rows, width))
+
+
+def _collate_topk(rows: list[list[SFTExample]], width: int) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """Teacher top-k of the examples that have one, at their positions in the packed rows."""
+    k = next((e.topk_ids.shape[1] for row in rows for e in row if e.topk_ids is not None), 0)
+    if not k:
+        return None, None
+    ids = torch.zeros((len(rows), width, k), dtype=torch.long)
+    probs = torch.zeros((len(rows), width, k))
+    for b, row in enumerate(rows):
+        t = 0
+        for ex in row:
+            n = len(ex.input_ids)
+            if ex.topk_ids is not None:
+                ids[b, t:t + n], probs[b, t:t + n] = ex.topk_ids, ex.topk_probs
+            t += n
+    return ids, probs
 
 
 def block_causal_mask(segment_ids: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -99,7 +119,17 @@ def model_inputs(batch: PackedBatch, attention: str, dtype: torch.dtype) -> dict
     return inputs
 
 
-def token_nll_sum(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Sum over positions of -log p(target) (positions with target -100 skipped). logits [B, L, V], targets [B, L]."""
-    return torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), targets.flatten(), ignore_index=IGNORE,
-                                             reduction="sum")
+def distill_loss_sums(logits: torch.Tensor, batch: PackedBatch, alpha: float,
+                      temperature: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(loss sum, NLL sum, KD sum) over trained positions. Where a teacher top-k exists (probs sum > 0) a
+    position's loss is (1 - alpha) * NLL + alpha * KD with KD = -sum_j q_j log p_student(j) at `temperature`
+    (q: the teacher's renormalised top-k); elsewhere it is the NLL alone. logits [B, L, V]."""
+    nll = torch.nn.functional.cross_entropy(logits.float().flatten(0, 1), batch.targets.flatten(),
+                                            ignore_index=IGNORE, reduction="none").view_as(batch.targets)
+    if batch.topk_ids is None:
+        return nll.sum(), nll.sum(), nll.new_zeros(())
+    logp = torch.log_softmax(logits.float() / temperature, dim=-1)
+    kd = -(batch.topk_probs * logp.gather(-1, batch.topk_ids)).sum(-1)  # [B, L]
+    has = (batch.topk_probs.sum(-1) > 0) & (batch.targets != IGNORE)
+    weight = torch.where(has, 1.0 - alpha, 1.0)
+    return (weight * nll).sum() + alpha * (kd * has).sum(), nll.sum(), (kd * has).sum()

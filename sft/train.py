@@ -75,7 +75,9 @@ def _rows(cfg: SFTConfig, tokenizer, run_dir: Path):
     from sft.packing import pack_examples
 
     d = cfg.data
-    train, report = load_examples(list(d.train_files), tokenizer, d.messages_key, d.max_seq_len)
+    teacher_key = cfg.distill.teacher_key if cfg.distill.topk else None
+    train, report = load_examples(list(d.train_files), tokenizer, d.messages_key, d.max_seq_len,
+                                  teacher_key=teacher_key)
     if d.eval_files:
         evals, _ = load_examples(list(d.eval_files), tokenizer, d.messages_key, d.max_seq_len, "data.eval_files")
     else:
@@ -110,6 +112,12 @@ def train_sft(cfg: SFTConfig) -> Path:
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     train_rows, eval_rows = _rows(cfg, tokenizer, run_dir)
+    if cfg.distill.topk:  # token-level distillation: each example's teacher top-k, before training
+        from sft.teacher import annotate_topk
+
+        per_teacher = annotate_topk([e for row in train_rows for e in row], cfg.distill, pad_id, device,
+                                    {"bfloat16": torch.bfloat16}.get(dtype, torch.float32))
+        log.info("distill: examples per teacher %s", dict(per_teacher))
     o = cfg.optim
     steps = plan_steps(train_rows, o.micro_batch_size, o.grad_accum_steps, world, cfg.trainer.epochs,
                        cfg.trainer.max_steps, cfg.trainer.seed)
@@ -122,7 +130,8 @@ def train_sft(cfg: SFTConfig) -> Path:
     if rank == 0:
         metrics = MetricsLogger(run_dir, cfg.logging.wandb, cfg.trainer.run_name,
                                 json.loads(json.dumps(dataclasses.asdict(cfg), default=str)))
-    ctx = dict(engine=engine, device=device, pad_id=pad_id, attention=cfg.data.attention, rank=rank, world=world)
+    ctx = dict(engine=engine, device=device, pad_id=pad_id, attention=cfg.data.attention, rank=rank, world=world,
+               kd=(cfg.distill.alpha if cfg.distill.topk else 0.0, cfg.distill.temperature))
     eval_every = cfg.trainer.eval_every or len(steps)
     bar = tqdm(steps, desc=f"sft {cfg.trainer.run_name}", unit="step",
                disable=not cfg.logging.progress_bar or rank != 0)
