@@ -131,6 +131,22 @@ class StudentConfig:
 
 
 @dataclass
+class OnPolicyConfig:
+    """On-policy distillation after the student's SFT (off while steps = 0): the student samples, the expert of
+    each prompt's domain scores the sampled tokens, and the student follows the per-token reverse-KL signal
+    log p_teacher - log p_student (policy gradient). The report's `student` is then the refined model."""
+
+    steps: int = 0
+    prompts_per_step: int = 16
+    samples_per_prompt: int = 2
+    temperature: float = 1.0
+    max_new_tokens: int = 64
+    lr: float = 1e-4
+    micro_batch_size: int = 32
+    torch_threads: int = 0
+
+
+@dataclass
 class RunConfig:
     name: str = "distill_merge"
     dir: Optional[str] = None  # default runs/<name>
@@ -149,6 +165,7 @@ class MergeConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     verifiers: VerifierPoolConfig = field(default_factory=VerifierPoolConfig)
     student: StudentConfig = field(default_factory=StudentConfig)
+    on_policy: OnPolicyConfig = field(default_factory=OnPolicyConfig)
     run: RunConfig = field(default_factory=RunConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
 
@@ -200,6 +217,14 @@ def validate_merge_config(cfg: MergeConfig) -> list[str]:
                 "verifiers.timeout_s": cfg.verifiers.timeout_s, "student.epochs": cfg.student.epochs,
                 "student.optim.lr": cfg.student.optim.lr}
     errors += [f"{k}: must be > 0, got {v}" for k, v in positive.items() if v <= 0]
+    op = cfg.on_policy
+    if op.steps < 0:
+        errors.append(f"on_policy.steps: must be >= 0 (0 = off), got {op.steps}")
+    if op.steps:
+        errors += [f"on_policy.{k}: must be > 0, got {v}" for k, v in (
+            ("prompts_per_step", op.prompts_per_step), ("samples_per_prompt", op.samples_per_prompt),
+            ("temperature", op.temperature), ("max_new_tokens", op.max_new_tokens), ("lr", op.lr),
+            ("micro_batch_size", op.micro_batch_size)) if v <= 0]
     if not 0 < cfg.generate.top_p <= 1:
         errors.append(f"generate.top_p: must be in (0, 1], got {cfg.generate.top_p}")
     for key, value in (("filters.max_repeat_frac", cfg.filters.max_repeat_frac),

@@ -98,6 +98,25 @@ def write_student_data(cfg: MergeConfig, outcome, run_dir: Path) -> tuple[Path, 
     return run_dir / "student_train.jsonl", (run_dir / "student_eval.jsonl") if held else None
 
 
+def _on_policy(cfg: MergeConfig, student: str, experts: dict[str, str], routed: dict, run_dir: Path) -> Path:
+    import dataclasses
+
+    from distill.on_policy import on_policy_distill
+    from rl.metrics import MetricsLogger
+
+    out_dir = run_dir / "on_policy"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    metrics = MetricsLogger(out_dir, cfg.logging.wandb, f"{cfg.run.name}_on_policy",
+                            json.loads(json.dumps(dataclasses.asdict(cfg), default=str)))
+    try:
+        teacher_of = {d: dc.expert for d, dc in enabled_domains(cfg).items()}
+        rows = [r for rs in routed.values() for r in rs]
+        return on_policy_distill(student, experts, teacher_of, rows, cfg.on_policy, out_dir, cfg.run.seed, metrics,
+                                 cfg.logging.progress_bar)
+    finally:
+        metrics.close()
+
+
 def merge(cfg: MergeConfig) -> dict:
     """Run the whole merge; returns the report (also written to the run directory)."""
     from distill.evaluate import evaluate_checkpoint
@@ -148,6 +167,10 @@ def merge(cfg: MergeConfig) -> dict:
         student = str(train_sft(student_config(cfg, experts, *write_student_data(cfg, outcome, run_dir), run_dir)))
         lap("student")
         models = {"base": base, **experts, "student": student}
+        if cfg.on_policy.steps:  # 5b. on-policy distillation: the refined model becomes the report's student
+            models["student_sft"] = student
+            models["student"] = str(_on_policy(cfg, student, experts, routed, run_dir))
+            lap("on_policy")
         if cfg.run.weight_average and len(experts) > 1:
             models["weight_average"] = str(weight_average(list(experts.values()), run_dir / "weight_average"))
         # 6. held-out scores

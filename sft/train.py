@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _world() -> tuple[int, int, str, int]:
+def launch_world() -> tuple[int, int, str, int]:
     """(rank, world size, master address, port): from a launcher's environment, else a single local process."""
     if "WORLD_SIZE" in os.environ and "RANK" in os.environ:
         return (int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), os.environ.get("MASTER_ADDR", "127.0.0.1"),
@@ -105,7 +105,7 @@ def train_sft(cfg: SFTConfig) -> Path:
     run_dir = run_dir_of(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(to_yaml(cfg))
-    rank, world, addr, port = _world()
+    rank, world, addr, port = launch_world()
     device = init_rank(rank, world, addr, port, cfg.optim.torch_threads, cfg.trainer.seed)
     dtype = cfg.model.dtype if cfg.model.dtype != "auto" else ("bfloat16" if device.type == "cuda" else "float32")
     model_path = resolve_model_path(cfg.model.path)

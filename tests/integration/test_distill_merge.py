@@ -36,7 +36,7 @@ def check_report(run_dir, domains: list[str], experts: list[str]) -> dict:
 
 def test_math_only_merge_end_to_end_and_expert_reuse(tmp_path, tiny_model_path, caplog):
     args = ["--config", "distill_merge.yaml", *tiny_budget(tmp_path, ["math"])]
-    assert main(args) == 0
+    assert main([*args, "on_policy.steps=2", "on_policy.prompts_per_step=4", "student.topk_logits.topk=4"]) == 0
     report = check_report(tmp_path / "merge", ["math"], ["math_expert"])
     assert report["samples"]["generated"] == 16 * 2
     assert report["domains"]["math"]["weight_average"] is None  # one expert: no average to build
@@ -44,6 +44,12 @@ def test_math_only_merge_end_to_end_and_expert_reuse(tmp_path, tiny_model_path, 
     assert not (tmp_path / "code_expert").exists()  # the disabled domain's expert is not built
     details = json.loads((tmp_path / "merge" / "merge_details.json").read_text())
     assert details["prompts_per_teacher"] == {"math_expert": 16} and details["unrouted_prompts"] == {"code": 16}
+    # on-policy distillation refined the SFT student: both are evaluated, the refined one is the report's student
+    assert set(details["eval"]) == {"base", "math_expert", "student", "student_sft"}
+    op = [json.loads(line) for line in (tmp_path / "merge" / "on_policy" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in op] == [1, 2] and all(r["onpolicy/reverse_kl/math"] is not None for r in op)
+    student_rows = (tmp_path / "merge" / "student" / "metrics.jsonl").read_text().splitlines()
+    assert "train/kd" in json.loads(student_rows[-1])  # token-level distillation on the teacher's top-k
     caplog.clear()
     with caplog.at_level("INFO", logger="distill.experts"):
         assert main(args) == 0

@@ -3,6 +3,10 @@ generation calls each expert on exactly its prompts; prompt loading keeps verifi
 from __future__ import annotations
 
 import json
+import math
+from types import SimpleNamespace
+
+import torch
 
 from distill.config_schema import DomainConfig, GenerateConfig, PromptsConfig
 from distill.generate import PromptRow, generate_for_experts, load_prompt_rows, route, subsample
@@ -66,3 +70,32 @@ def test_prompt_rows_keep_extra_fields_as_verifier_metadata(tmp_path):
     got = load_prompt_rows([str(path)], PromptsConfig(files=[str(path)]))
     assert [(r.id, r.domain) for r in got] == [("c1", "code"), ("m1", "math")]
     assert got[0].metadata == {"io_pairs": io} and got[1].metadata == {} and got[1].reference == "2"
+
+
+class Uniform(torch.nn.Module):
+    """A fake teacher whose next-token distribution is uniform over `vocab` tokens: every logprob is -log(vocab)."""
+
+    def __init__(self, vocab: int) -> None:
+        super().__init__()
+        self.vocab = vocab
+
+    def forward(self, input_ids, attention_mask=None):
+        return SimpleNamespace(logits=torch.zeros(*input_ids.shape, self.vocab))
+
+
+def test_on_policy_scores_each_sample_with_its_domains_teacher():
+    from distill.on_policy import _teacher_logprobs, _trajectories, reverse_kl_advantages
+    from rl.batch import build_batch
+    from rollout.types import Completion
+
+    prompts = rows({"math": 1, "code": 1})
+    outs = [[Completion([3, 4], [-0.1, -0.2], "stop", "x")], [Completion([5], [-0.3], "stop", "y")]]
+    trajs = _trajectories(prompts, [[1, 2], [1, 2, 3]], outs, version=0)
+    batch = build_batch(trajs, torch.ones(2), pad_id=0)
+    lp = _teacher_logprobs(batch, trajs, {"m": Uniform(10), "c": Uniform(20)}, {"math": "m", "code": "c"}, 1.0)
+    mask = batch.response_mask.bool()
+    assert torch.allclose(lp[0][mask[0]], torch.full((2,), -math.log(10)))
+    assert torch.allclose(lp[1][mask[1]], torch.full((1,), -math.log(20)))
+    student = torch.full_like(lp, -1.0)
+    adv = reverse_kl_advantages(student, lp, batch.response_mask)
+    assert torch.allclose(adv[mask], (lp - student)[mask]) and (adv[~mask] == 0).all()
