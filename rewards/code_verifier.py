@@ -93,6 +93,8 @@ class CodeVerifier(Verifier):
         except (SandboxError, SandboxUnavailable) as exc:
             log.warning("code sandbox failed: %s", exc)
             return RewardResult.failed("error", reason=f"sandbox: {exc}")
+        if not report.judged:
+            return RewardResult.failed("timeout", "the sandbox gave no verdict within wall_s")
         return RewardResult(score=report.score, status="ok", details={
             "all_passed": report.all_passed, "passed": report.passed, "total": report.total,
             **({"reason": report.reason} if report.reason else {})})

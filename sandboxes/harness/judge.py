@@ -279,13 +279,26 @@ def run_stdio(job, part2, workdir):
     return {"results": results}
 
 
-def clean_slate():
-    """Kill everything this uid runs (except us and init) and wipe the writable dirs: nothing of an earlier
-    sample survives into this one."""
-    try:
-        os.kill(-1, signal.SIGKILL)
-    except OSError:
-        pass
+def kill_others(keep):
+    """SIGKILL every process we may signal except `keep` (init, the server, ourselves)."""
+    if keep is None:
+        try:
+            os.kill(-1, signal.SIGKILL)  # kills all of this uid except the caller (and init)
+        except OSError:
+            pass
+        return
+    for name in os.listdir("/proc"):
+        if name.isdigit() and int(name) not in keep:
+            try:
+                os.kill(int(name), signal.SIGKILL)
+            except OSError:
+                pass
+
+
+def clean_slate(keep=None):
+    """Kill everything this uid runs (but `keep`) and wipe the writable dirs: nothing of an earlier sample
+    survives into this one."""
+    kill_others(keep)
     for d in ("/work", "/tmp"):
         for name in os.listdir(d) if os.path.isdir(d) else ():
             p = os.path.join(d, name)
@@ -295,16 +308,14 @@ def clean_slate():
                 pass
 
 
-def main():
-    ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4 -> 0
-    clean_slate()
-    job = read_part()
+def run_job(job, get_part2, keep=None):
+    """One sample: fork the candidate from part 1 alone, then fetch part 2, judge, and clean up."""
     workdir = tempfile.mkdtemp(dir="/work")
     cand = Candidate(job, workdir)
     load_error = None
     if job["mode"] in ("call", "humaneval"):
         load_error = cand.start()
-    part2 = read_part()
+    part2 = get_part2()
     if job["mode"] == "call":
         verdict = {"load_error": load_error, **run_call(cand, part2)}
     elif job["mode"] == "humaneval":
@@ -313,13 +324,77 @@ def main():
     else:
         verdict = run_stdio(job, part2, workdir)
     cand.stop()
-    try:
-        os.kill(-1, signal.SIGKILL)
-    except OSError:
-        pass
+    kill_others(keep)
+    return verdict
+
+
+def emit(verdict):
     sys.stdout.write("\n" + json.dumps({"verdict": verdict}) + "\n")
     sys.stdout.flush()
 
 
+def main():
+    """One job per process (a `docker exec` each)."""
+    ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)  # PR_SET_DUMPABLE = 4 -> 0
+    clean_slate()
+    job = read_part()
+    emit(run_job(job, read_part))
+
+
+def serve():
+    """Many jobs over one exec (a warm judge): per job, read part 1, fork a job process (it forks the
+    candidate, then asks for part 2 through a pipe), relay its verdict, kill leftovers, print END_MARK. The server
+    reads part 2 only after the candidate exists, so no candidate ever has its own test in memory."""
+    ctypes.CDLL(None).prctl(4, 0, 0, 0, 0)
+    me = os.getpid()
+    while True:
+        try:
+            job = read_part()
+        except (EOFError, ValueError):
+            return
+        clean_slate(keep={1, me})
+        ask_r, ask_w = os.pipe()
+        give_r, give_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(ask_r)
+            os.close(give_w)
+
+            def get_part2():
+                os.write(ask_w, b"1")
+                data = b""
+                while True:
+                    chunk = os.read(give_r, 1 << 16)
+                    if not chunk:
+                        break
+                    data += chunk
+                return json.loads(data.decode())
+
+            try:
+                emit(run_job(job, get_part2, keep={1, me, os.getpid()}))
+            finally:
+                os._exit(0)
+        os.close(ask_w)
+        os.close(give_r)
+        asked = os.read(ask_r, 1)  # b"" when the job process died before asking
+        part2 = read_part()
+        if asked:
+            data = memoryview(json.dumps(part2).encode())
+            try:
+                while data:
+                    data = data[os.write(give_w, data):]
+            except OSError:
+                pass
+        del part2
+        os.close(give_w)
+        os.close(ask_r)
+        os.waitpid(pid, 0)
+        kill_others({1, me})
+        sys.stdout.write("\n" + END_MARK + "\n")
+        sys.stdout.flush()
+
+
+END_MARK = "__MISPO_JOB_END__"
+
 if __name__ == "__main__":
-    main()
+    serve() if "--serve" in sys.argv else main()

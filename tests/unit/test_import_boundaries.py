@@ -1,5 +1,5 @@
-"""Dependency direction: config never imports torch; rollout never imports deepspeed or rl; rewards and
-sandboxes never import rl or rollout."""
+"""Dependency direction: config never imports torch; rollout never imports deepspeed, rl or rewards; rewards never
+imports rl or rollout; sandboxes import none of rl, rollout, rewards (and no torch)."""
 from __future__ import annotations
 
 import subprocess
@@ -11,8 +11,14 @@ CASES = [
     ("rl.config_schema, rl.config_load, rl.run_summary", ["torch", "ray", "deepspeed", "vllm"]),
     ("rollout.base, rollout.types, rollout.worker, rollout.hf_engine", ["deepspeed", "rl"]),
     ("rewards.base, rewards.types, rewards.registry, rewards.pool, rewards.math_verifier, rewards.process_pool, "
-     "rewards.check, rewards.preference_verifier, rewards.judges.hf_judge, rewards.judges.openai_judge",
+     "rewards.check, rewards.preference_verifier, rewards.judges.hf_judge, rewards.judges.openai_judge, "
+     "rewards.code_verifier, rewards.env_verifier",
      ["rl", "rollout"]),
+    ("sandboxes.engine, sandboxes.images, sandboxes.limits, sandboxes.container, sandboxes.pool, sandboxes.shell, "
+     "sandboxes.code_runner, sandboxes.terminal_env, sandboxes.tasks.spec, sandboxes.tasks.task_image, "
+     "sandboxes.tasks.__main__", ["rl", "rollout", "rewards", "torch"]),
+    ("rollout.agent_loop, rollout.tools, rollout.envs, rollout.envs.terminal, rollout.envs.python_tool, "
+     "rollout.nccl_sync", ["deepspeed", "rl", "rewards"]),
 ]
 
 
