@@ -16,6 +16,7 @@ from pathlib import Path
 
 from distill.config_schema import MergeConfig, enabled_domains, used_experts, validate_merge_config
 from rl.config_load import ConfigError, load_config, to_yaml
+from sft.train import quiet_library_progress_bars
 
 log = logging.getLogger("distill.merge")
 
@@ -44,12 +45,14 @@ def main(argv: list[str] | None = None) -> int:
     print(to_yaml(cfg))
     if args.dry_run:
         return 0
+    quiet_library_progress_bars()
     try:
-        report = merge(cfg)
+        merge(cfg)
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
-    print(json.dumps(report, indent=2))
+    print((run_dir_of(cfg) / "merge_report.md").read_text())
+    print(f"report: {run_dir_of(cfg) / 'merge_report.json'}")
     return 0
 
 

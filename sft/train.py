@@ -49,12 +49,22 @@ def main(argv: list[str] | None = None) -> int:
     print(to_yaml(cfg))
     if args.dry_run:
         return 0
+    quiet_library_progress_bars()
     try:
         print(train_sft(cfg))
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
     return 0
+
+
+def quiet_library_progress_bars() -> None:
+    """Our own tqdm bar reports progress; the per-file bars of transformers and datasets are noise here."""
+    import datasets
+    import transformers
+
+    transformers.utils.logging.disable_progress_bar()
+    datasets.disable_progress_bars()
 
 
 def launch_world() -> tuple[int, int, str, int]:
