@@ -209,9 +209,10 @@ def validate_merge_config(cfg: MergeConfig) -> list[str]:
             errors.append(f"experts.{name}: set sft_config (to build it) or checkpoint (an existing HF directory)")
     if cfg.generate.engine not in ("hf", "vllm"):
         errors.append(f"generate.engine: {cfg.generate.engine!r} is not one of ['hf', 'vllm']; set generate.engine=hf")
-    positive = {"generate.samples_per_prompt": cfg.generate.samples_per_prompt,
-                "generate.temperature": cfg.generate.temperature, "generate.max_new_tokens": cfg.generate.max_new_tokens,
-                "generate.batch_size": cfg.generate.batch_size, "eval.samples_per_prompt": cfg.eval.samples_per_prompt,
+    g = cfg.generate
+    positive = {"generate.samples_per_prompt": g.samples_per_prompt, "generate.temperature": g.temperature,
+                "generate.max_new_tokens": g.max_new_tokens,
+                "generate.batch_size": g.batch_size, "eval.samples_per_prompt": cfg.eval.samples_per_prompt,
                 "eval.temperature": cfg.eval.temperature, "eval.max_new_tokens": cfg.eval.max_new_tokens,
                 "filters.repeat_ngram": cfg.filters.repeat_ngram, "verifiers.processes": cfg.verifiers.processes,
                 "verifiers.timeout_s": cfg.verifiers.timeout_s, "student.epochs": cfg.student.epochs,

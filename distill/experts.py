@@ -1,8 +1,8 @@
 """Domain experts: reuse a checkpoint, or build it with the SFT trainer (then optional domain RL with rl.train).
 
 A built expert is reused while the resolved SFT config saved inside its final checkpoint (sft_config.yaml, written
-after training finished) equals the current one (its `logging` section aside); a changed config or a missing checkpoint rebuilds it. (Changed
-data files under an unchanged config are not detected: delete the checkpoint to rebuild.)
+after training finished) equals the current one (its `logging` section aside); a changed config or a missing
+checkpoint rebuilds it. (Changed data files under an unchanged config are not detected: delete the checkpoint.)
 """
 from __future__ import annotations
 

@@ -115,7 +115,7 @@ def _on_policy(cfg: MergeConfig, student: str, experts: dict[str, str], routed: 
         teacher_of = {d: dc.expert for d, dc in enabled_domains(cfg).items()}
         rows = [r for rs in routed.values() for r in rs]
         return on_policy_distill(student, experts, teacher_of, rows, cfg.on_policy, out_dir, cfg.run.seed, metrics,
-                                 cfg.logging.progress_bar)
+                                 cfg.logging.progress_bar, cfg.model.dtype)
     finally:
         metrics.close()
 

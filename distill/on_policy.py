@@ -56,14 +56,17 @@ def _teacher_logprobs(batch, trajs, teachers: dict[str, torch.nn.Module], teache
         idx = [i for i, t in enumerate(trajs) if teacher_of[t.domain] == name]
         if idx:
             sub = batch.select(idx)
-            lp, _ = sequence_logprobs(model, sub.input_ids, sub.attention_mask, temperature)
-            out[idx, : lp.shape[1]] = lp.float()
+            device = next(model.parameters()).device
+            lp, _ = sequence_logprobs(model, sub.input_ids.to(device), sub.attention_mask.to(device), temperature)
+            out[idx, : lp.shape[1]] = lp.float().cpu()
     return out
 
 
 def on_policy_distill(student_path: str, experts: dict[str, str], teacher_of: dict[str, str], rows: list[PromptRow],
-                      cfg: OnPolicyConfig, out_dir: Path, seed: int, metrics, progress_bar: bool = True) -> Path:
-    """Refine the student at `student_path` on-policy; returns the HF checkpoint written under `out_dir`."""
+                      cfg: OnPolicyConfig, out_dir: Path, seed: int, metrics, progress_bar: bool = True,
+                      dtype: str = "float32") -> Path:
+    """Refine the student at `student_path` on-policy; returns the HF checkpoint written under `out_dir`.
+    dtype: compute dtype of the learner (DeepSpeed mixed precision), the sampler and the teachers."""
     from tqdm import tqdm
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -85,9 +88,11 @@ def on_policy_distill(student_path: str, experts: dict[str, str], teacher_of: di
     batch_size = cfg.prompts_per_step * cfg.samples_per_prompt
     gas = -(-batch_size // cfg.micro_batch_size)
     role = LearnerRoleConfig(lr=cfg.lr, micro_batch_size=cfg.micro_batch_size, torch_threads=cfg.torch_threads)
-    engine = build_engine(AutoModelForCausalLM.from_pretrained(student_path, dtype=torch.float32), role, "float32", gas)
-    sampler = setup_engine("hf", student_path, "float32", cfg.torch_threads, batch_size)
-    teachers = {n: AutoModelForCausalLM.from_pretrained(experts[n], dtype=torch.float32).eval()
+    engine = build_engine(AutoModelForCausalLM.from_pretrained(student_path, dtype=torch.float32), role, dtype, gas)
+    device = next(engine.module.parameters()).device
+    sampler = setup_engine("hf", student_path, dtype, cfg.torch_threads, batch_size)
+    torch_dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(dtype, torch.float32)
+    teachers = {n: AutoModelForCausalLM.from_pretrained(experts[n], dtype=torch_dtype).to(device).eval()
                 for n in sorted(set(teacher_of.values()))}
     stream = _prompt_stream(rows, seed)
     for step in tqdm(range(1, cfg.steps + 1), desc="on-policy distill", unit="step", disable=not progress_bar):
@@ -99,16 +104,18 @@ def on_policy_distill(student_path: str, experts: dict[str, str], teacher_of: di
         batch = build_batch(trajs, torch.ones(len(trajs)), pad_id)
         engine.eval()
         with torch.no_grad():
-            student_lp = sequence_logprobs(engine.module, batch.input_ids, batch.attention_mask, cfg.temperature)[0]
+            student_lp = sequence_logprobs(engine.module, batch.input_ids.to(device), batch.attention_mask.to(device),
+                                           cfg.temperature)[0].float().cpu()
         teacher_lp = _teacher_logprobs(batch, trajs, teachers, teacher_of, cfg.temperature)
-        adv = reverse_kl_advantages(student_lp.float(), teacher_lp, batch.response_mask)
+        adv = reverse_kl_advantages(student_lp, teacher_lp, batch.response_mask)
         batch = batch.with_(advantages=adv)
         n_tokens = float(batch.response_mask.sum().clamp(min=1.0))
         engine.train()
         loss_total = 0.0
         for chunk in batch.chunks(cfg.micro_batch_size):
-            lp, _ = sequence_logprobs(engine, chunk.input_ids, chunk.attention_mask, cfg.temperature)
-            loss = pg_loss(lp, chunk.advantages, chunk.response_mask, "token_mean", n_tokens)
+            lp, _ = sequence_logprobs(engine, chunk.input_ids.to(device), chunk.attention_mask.to(device),
+                                      cfg.temperature)
+            loss = pg_loss(lp, chunk.advantages.to(device), chunk.response_mask.to(device), "token_mean", n_tokens)
             step_micro(engine, loss, gas, 1)
             loss_total += loss.item()
         sampler.update_weights({k: v.detach().cpu() for k, v in engine.module.state_dict().items()}, step)
