@@ -32,7 +32,8 @@ def _rl_stage(name: str, cfg: ExpertConfig, sft_ckpt: Path, run_dir: Path) -> Pa
     rl_dir = run_dir.parent / f"{run_dir.name}_rl"
     ckpt = rl_dir / "checkpoints" / "final"
     stamp = rl_dir / "built_from.txt"
-    wanted = f"{cfg.rl_config} {cfg.rl_overrides} {sft_ckpt}"
+    built = max(p.stat().st_mtime_ns for p in sft_ckpt.iterdir())  # a rebuilt SFT expert invalidates the RL one
+    wanted = f"{cfg.rl_config} {cfg.rl_overrides} {sft_ckpt} {built}"
     if _is_checkpoint(ckpt) and stamp.is_file() and stamp.read_text() == wanted:
         log.info("expert %s: reusing RL checkpoint %s", name, ckpt)
         return ckpt
