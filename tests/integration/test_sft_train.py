@@ -41,3 +41,24 @@ def test_dry_run_and_config_errors(capsys):
     assert main(["--config", "sft_code_expert.yaml", "--dry-run"]) == 0
     assert main(["--config", "sft_code_expert.yaml", "optim.lr=-1"]) == 2
     assert "optim.lr" in capsys.readouterr().err
+
+
+def test_two_ranks_match_one_rank_with_twice_the_accumulation(tmp_path, tiny_model_path):
+    """Data parallelism (torchrun, gloo) splits each step's micro-batches over ranks; the loss normaliser is the
+    step's global token count, so 2 ranks x 1 micro-batch train exactly like 1 rank x 2 micro-batches."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    common = ["--config", "sft_math_expert.yaml", "trainer.max_steps=3", "logging.progress_bar=false",
+              "optim.torch_threads=1"]
+    torchrun = str(Path(sys.executable).parent / "torchrun")
+    res = subprocess.run([torchrun, "--nproc_per_node", "2", "-m", "sft.train", *common,
+                          f"trainer.run_dir={tmp_path / 'two'}"], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert main([*common, f"trainer.run_dir={tmp_path / 'one'}", "optim.grad_accum_steps=2"]) == 0
+    rows = {name: [json.loads(x) for x in (tmp_path / name / "metrics.jsonl").read_text().splitlines()]
+            for name in ("one", "two")}
+    for a, b in zip(rows["one"][1:], rows["two"][1:]):
+        assert a["train/target_tokens"] == b["train/target_tokens"]
+        assert abs(a["train/loss"] - b["train/loss"]) < 1e-6 and abs(a["train/grad_norm"] - b["train/grad_norm"]) < 1e-5
