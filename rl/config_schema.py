@@ -62,6 +62,13 @@ class VLLMOptions:
 
 
 @dataclass
+class HFOptions:
+    """Settings of the HF engine (rollout.engine=hf)."""
+
+    static_cache: bool = False  # static KV cache + compiled decoding on CUDA (scripts/bench/hf_generate.py)
+
+
+@dataclass
 class AgentEnvConfig:
     """The environment of one multi-turn domain: `terminal` (Docker terminal tasks; rows name a `task_dir`) or
     `python` (a Python code tool; rows carry io_pairs/stdio tests), with its keyword options."""
@@ -109,6 +116,7 @@ class RolloutConfig:
     weight_sync: str = "object_store"  # object_store (CPU, cross-node) | nccl (learner GPU -> engine GPUs)
     weight_bucket_mb: int = 256  # NCCL bucket size
     vllm: VLLMOptions = field(default_factory=lambda: VLLMOptions())
+    hf: HFOptions = field(default_factory=lambda: HFOptions())
     agent: AgentConfig = field(default_factory=lambda: AgentConfig())
 
 

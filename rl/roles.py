@@ -22,7 +22,7 @@ def start_rollout_workers(cfg: RolloutConfig, model_cfg: ModelConfig, model_path
     return [
         cls.options(num_cpus=cfg.num_cpus_per_worker, num_gpus=cfg.num_gpus_per_worker).remote(
             cfg.engine, model_path, cfg.dtype or model_cfg.dtype, resolve_threads(cfg.torch_threads),
-            cfg.generation_batch_size, dataclasses.asdict(cfg.vllm) if cfg.engine == "vllm" else None,
+            cfg.generation_batch_size, dataclasses.asdict(cfg.vllm if cfg.engine == "vllm" else cfg.hf),
             _agent_dict(cfg))
         for _ in range(cfg.num_workers)
     ]

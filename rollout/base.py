@@ -32,7 +32,7 @@ def setup_engine(name: str, model_path: str, dtype: str, threads: int, batch_siz
     if name == "hf":
         from rollout.hf_engine import HFEngine
 
-        return HFEngine(model_path, dtype=dtype, threads=threads, batch_size=batch_size)
+        return HFEngine(model_path, dtype=dtype, threads=threads, batch_size=batch_size, **(options or {}))
     if name == "vllm":
         try:
             from rollout.vllm_engine import VLLMEngine

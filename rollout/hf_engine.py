@@ -22,7 +22,10 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 class HFEngine(Engine):
     """Batched sampling with transformers. Good for tiny models on CPU; on GPU vLLM is the fast path."""
 
-    def __init__(self, model_path: str, dtype: str = "float32", threads: int = 0, batch_size: int = 256) -> None:
+    def __init__(self, model_path: str, dtype: str = "float32", threads: int = 0, batch_size: int = 256,
+                 static_cache: bool = False) -> None:
+        """static_cache: decode with a static KV cache, which transformers compiles (torch.compile) on CUDA;
+        measured by scripts/bench/hf_generate.py. Ignored on CPU."""
         if threads > 0:
             torch.set_num_threads(threads)
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -33,6 +36,7 @@ class HFEngine(Engine):
         if self.pad_id is None:
             self.pad_id = self.tokenizer.eos_token_id
         self.stop_ids = self._stop_ids()
+        self.static_cache = static_cache and self.device.type == "cuda"
         self.version = 0
 
     def _stop_ids(self) -> list[int]:
@@ -57,6 +61,8 @@ class HFEngine(Engine):
 
     def _generate_batch(self, prompts: list[list[int]], params: SamplingParams) -> list[Completion]:
         width = max(len(p) for p in prompts)
+        if self.static_cache:  # few distinct shapes -> few recompilations of the static-cache decoder
+            width = -(-width // 64) * 64
         input_ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
         attention = torch.zeros((len(prompts), width), dtype=torch.long)
         for i, p in enumerate(prompts):  # left padding: generation continues right after each prompt
@@ -66,14 +72,17 @@ class HFEngine(Engine):
             do_sample=True, temperature=params.temperature, top_p=params.top_p, top_k=0,
             max_new_tokens=params.max_new_tokens, eos_token_id=self.stop_ids, pad_token_id=self.pad_id,
             return_dict_in_generate=True, output_logits=True,
+            **({"cache_implementation": "static"} if self.static_cache else {}),
         )
         out = self.model.generate(
             input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device), generation_config=gen_cfg
         )
-        new_tokens = out.sequences[:, width:].cpu()
-        logits = torch.stack(out.logits, dim=1).float().cpu()  # [B, T, V] raw logits
-        logprobs = torch.log_softmax(logits / params.temperature, dim=-1)
-        token_lp = logprobs.gather(-1, new_tokens.unsqueeze(-1)).squeeze(-1)
+        new_tokens = out.sequences[:, width:]
+        # per step on the device: never materialise [B, T, V] (large vocabularies) or copy logits to the host
+        token_lp = torch.stack([
+            torch.log_softmax(step.float() / params.temperature, dim=-1).gather(-1, new_tokens[:, t:t + 1])[:, 0]
+            for t, step in enumerate(out.logits)], dim=1).cpu()
+        new_tokens = new_tokens.cpu()
         return [self._completion(new_tokens[i], token_lp[i], params) for i in range(len(prompts))]
 
     def _completion(self, tokens: torch.Tensor, lps: torch.Tensor, params: SamplingParams) -> Completion:
