@@ -1,6 +1,7 @@
 # Two commands do everything on a fresh machine (root, Debian, PyPI reachable):
 #   make train   - venv + install + tiny model, then the default RL job
 #   make test    - venv + install + tiny model, then the whole test suite
+#   make distill - domain experts (when missing) + the self-distillation merge
 # Both are idempotent: the install step reruns only when pyproject.toml changes.
 SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
@@ -14,7 +15,7 @@ export MISPO_CACHE ?= $(HOME)/.cache/mispo
 QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 CONFIG ?= mispo_math_code.yaml
 
-.PHONY: install vllm sandboxes prepare train test unit dry-run clean
+.PHONY: install vllm sandboxes prepare train distill test unit dry-run clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +45,10 @@ prepare: install sandboxes
 
 train: prepare
 	$(BIN)/python -m rl.train --config $(CONFIG) $(ARGS)
+
+# domain experts (built when missing) + the self-distillation merge; report in runs/distill_merge/
+distill: prepare
+	$(BIN)/python -m distill.merge --config distill_merge.yaml $(ARGS)
 
 dry-run: install
 	$(BIN)/python -m rl.train --config $(CONFIG) --dry-run $(ARGS)

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 TOOL_HINT = "Run one shell command per turn as <bash>COMMAND</bash>. Reply DONE when the task is finished."
-WORDS = ["apple", "river", "stone", "cloud", "green", "tiger", "lemon", "piano", "robot", "ocean", "maple", "honey"]
-NAMES = ["notes", "out", "result", "word", "data", "answer"]
+WORDS = ["apple", "river", "stone", "cloud", "tiger", "lemon", "piano", "robot"]
+NAMES = ["notes", "out", "result", "answer"]
 
 
 @dataclass(frozen=True)

@@ -58,8 +58,8 @@ class TinyRecipe:
 
 
 AGENT_NAME = "mispo-tiny-agent"
-AGENT_VERSION = "v1"
-AGENT_RECIPE = TinyRecipe(terminal_fraction=0.8, steps=300, batch_size=32)
+AGENT_VERSION = "v2"
+AGENT_RECIPE = TinyRecipe(terminal_fraction=0.9, steps=500, batch_size=32)
 MODELS: dict[str, tuple[str, TinyRecipe]] = {TINY_NAME: (TINY_VERSION, TinyRecipe()), AGENT_NAME: (AGENT_VERSION, AGENT_RECIPE)}
 
 

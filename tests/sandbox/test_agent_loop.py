@@ -92,3 +92,24 @@ def test_two_step_multi_turn_terminal_training(tmp_path, agent_model):
     samples = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
     assert any("<output>" in s["response"] for s in samples), "no multi-turn episode in the samples"
     assert (run_dir / "checkpoints" / "final" / "config.json").is_file()
+
+
+def test_python_tool_environment(python_image):
+    from rollout.envs.python_tool import PythonToolEnv
+    from rollout.tools import ToolCall
+    from rollout.types import RolloutRequest
+
+    env = PythonToolEnv()
+    try:
+        spec = {"fn": "add", "cases": [{"args": [2, 3], "expected": 5}, {"args": [1, 1], "expected": 2}]}
+        env.reset(RolloutRequest(0, "code_tool", "Write add(a, b).", [1], metadata={"io_pairs": spec}))
+        obs, done = env.step(ToolCall("python", "print(2 + 3)"))
+        assert "5" in obs and "[exit code 0]" in obs and not done
+        obs, _ = env.step(ToolCall("python", "while True: pass"))
+        assert "timed out" in obs
+        res = env.finish("Final:\n```python\ndef add(a, b):\n    return a + b\n```")
+        assert res == {"score": 1.0, "status": "ok", "details": {"passed": 2, "total": 2, "all_passed": True}}
+        env.reset(RolloutRequest(1, "code_tool", "Write add(a, b).", [1], metadata={"io_pairs": spec}))
+        assert env.finish("no code here")["score"] == 0.0
+    finally:
+        env.close()

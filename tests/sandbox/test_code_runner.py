@@ -65,3 +65,21 @@ def test_hardening_flags(code_pool):
         out = res.stdout.decode()
         assert out.splitlines()[0] == "1000"
         assert "CapEff:\t0000000000000000" in out and "Read-only file system" in out and out.strip().endswith("rw")
+
+
+def test_gvisor_runtime(python_image):
+    """`runtime: runsc` runs the same judge under gVisor (one exec per job there)."""
+    from sandboxes.code_runner import CodeRunner
+    from sandboxes.limits import SandboxLimits
+    from sandboxes.pool import SandboxPool
+
+    pool = SandboxPool(python_image, SandboxLimits(wall_s=20.0, runtime="runsc"), size=1)
+    try:
+        with pool.sandbox() as sb:
+            assert sb.container.attrs["HostConfig"]["Runtime"] == "runsc"
+        runner = CodeRunner(pool, case_timeout_s=5.0)
+        assert not runner.warm_judge
+        assert runner.io_pairs("def add(a, b):\n    return a + b\n", ADD).score == 1.0
+        assert runner.io_pairs("import os\nos._exit(0)\n", ADD).score == 0.0
+    finally:
+        pool.close()

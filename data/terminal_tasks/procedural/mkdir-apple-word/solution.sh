@@ -1,1 +1,0 @@
-mkdir -p /app/apple && touch /app/apple/word.txt

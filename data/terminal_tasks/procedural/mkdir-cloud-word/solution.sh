@@ -1,1 +1,0 @@
-mkdir -p /app/cloud && touch /app/cloud/word.txt

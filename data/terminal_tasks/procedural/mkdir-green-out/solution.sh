@@ -1,1 +1,0 @@
-mkdir -p /app/green && touch /app/green/out.txt

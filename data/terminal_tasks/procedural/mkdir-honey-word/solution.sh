@@ -1,1 +1,0 @@
-mkdir -p /app/honey && touch /app/honey/word.txt

@@ -1,1 +1,0 @@
-mkdir -p /app/lemon && touch /app/lemon/data.txt

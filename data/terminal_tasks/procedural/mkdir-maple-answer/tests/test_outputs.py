@@ -1,5 +1,0 @@
-from pathlib import Path
-
-
-def test_file():
-    assert Path('/app/maple/answer.txt').is_file()

@@ -1,1 +1,0 @@
-mkdir -p /app/maple && touch /app/maple/result.txt

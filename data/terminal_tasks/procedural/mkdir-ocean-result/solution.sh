@@ -1,1 +1,0 @@
-mkdir -p /app/ocean && touch /app/ocean/result.txt

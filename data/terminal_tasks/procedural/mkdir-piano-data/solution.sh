@@ -1,1 +1,0 @@
-mkdir -p /app/piano && touch /app/piano/data.txt

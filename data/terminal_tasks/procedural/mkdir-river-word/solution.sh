@@ -1,1 +1,0 @@
-mkdir -p /app/river && touch /app/river/word.txt

@@ -1,1 +1,0 @@
-mkdir -p /app/robot && touch /app/robot/data.txt

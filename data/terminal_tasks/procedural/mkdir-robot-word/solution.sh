@@ -1,1 +1,0 @@
-mkdir -p /app/robot && touch /app/robot/word.txt

@@ -1,1 +1,0 @@
-mkdir -p /app/stone && touch /app/stone/word.txt

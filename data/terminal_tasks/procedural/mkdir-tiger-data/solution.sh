@@ -1,1 +1,0 @@
-mkdir -p /app/tiger && touch /app/tiger/data.txt

@@ -1,5 +1,0 @@
-from pathlib import Path
-
-
-def test_file():
-    assert Path('/app/tiger/data.txt').is_file()

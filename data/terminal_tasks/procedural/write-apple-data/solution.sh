@@ -1,1 +1,0 @@
-echo apple > /app/data.txt

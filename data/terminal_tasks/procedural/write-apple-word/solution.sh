@@ -1,1 +1,0 @@
-echo apple > /app/word.txt

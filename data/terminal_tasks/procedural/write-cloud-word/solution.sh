@@ -1,1 +1,0 @@
-echo cloud > /app/word.txt

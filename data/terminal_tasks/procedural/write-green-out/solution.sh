@@ -1,1 +1,0 @@
-echo green > /app/out.txt

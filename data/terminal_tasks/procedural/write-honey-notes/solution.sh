@@ -1,1 +1,0 @@
-echo honey > /app/notes.txt

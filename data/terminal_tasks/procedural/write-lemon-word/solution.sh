@@ -1,1 +1,0 @@
-echo lemon > /app/word.txt

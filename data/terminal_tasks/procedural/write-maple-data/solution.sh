@@ -1,1 +1,0 @@
-echo maple > /app/data.txt

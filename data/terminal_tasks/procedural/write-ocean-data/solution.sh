@@ -1,1 +1,0 @@
-echo ocean > /app/data.txt

@@ -1,1 +1,0 @@
-echo piano > /app/word.txt

@@ -1,5 +1,0 @@
-from pathlib import Path
-
-
-def test_content():
-    assert Path('/app/word.txt').read_text().strip() == 'piano'

@@ -1,1 +1,0 @@
-echo river > /app/word.txt

@@ -1,1 +1,0 @@
-echo robot > /app/data.txt

@@ -1,1 +1,0 @@
-echo robot > /app/word.txt

@@ -1,1 +1,0 @@
-echo stone > /app/word.txt

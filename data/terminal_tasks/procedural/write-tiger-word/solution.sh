@@ -1,1 +1,0 @@
-echo tiger > /app/word.txt
