@@ -7,7 +7,6 @@ runs/<name>/merge_report.json + merge_report.md. Config parsing happens before t
 """
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import sys
@@ -15,19 +14,10 @@ import time
 from pathlib import Path
 
 from distill.config_schema import MergeConfig, enabled_domains, used_experts, validate_merge_config
-from rl.config_load import ConfigError, load_config, to_yaml
+from rl.config_load import ConfigError, load_cli_config, parse_cli, to_yaml
 from sft.train import quiet_library_progress_bars
 
 log = logging.getLogger("distill.merge")
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m distill.merge", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", required=True, help="YAML path or a file name under configs/")
-    p.add_argument("--dry-run", action="store_true", help="validate, print the resolved config, exit")
-    p.add_argument("overrides", nargs="*", help="dotted.key=value overrides, e.g. domains.code.enabled=false")
-    return p.parse_args(argv)
 
 
 def run_dir_of(cfg: MergeConfig) -> Path:
@@ -35,14 +25,10 @@ def run_dir_of(cfg: MergeConfig) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        cfg = load_config(MergeConfig, args.config, args.overrides, validate_merge_config)
-    except ConfigError as exc:
-        print(f"config error: {exc}", file=sys.stderr)
+    args = parse_cli("python -m distill.merge", __doc__, "domains.code.enabled=false", argv)
+    cfg = load_cli_config(MergeConfig, args, validate_merge_config, lambda c: c.logging.level)
+    if cfg is None:
         return 2
-    logging.basicConfig(level=cfg.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    print(to_yaml(cfg))
     if args.dry_run:
         return 0
     quiet_library_progress_bars()

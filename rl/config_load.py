@@ -5,6 +5,7 @@ Shared by rl.train, sft.train and distill.merge (each passes its own schema data
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 from pathlib import Path
 from typing import Any, Callable, TypeVar
@@ -127,3 +128,30 @@ def load_config(
 def to_yaml(cfg: Any) -> str:
     """The resolved config as YAML (what is saved to the run directory)."""
     return OmegaConf.to_yaml(OmegaConf.structured(cfg))
+
+
+def parse_cli(prog: str, description: str | None, example: str, argv: list[str] | None = None) -> argparse.Namespace:
+    """The arguments every entry point takes: --config NAME, --dry-run, dotted.key=value overrides."""
+    p = argparse.ArgumentParser(prog=prog, description=description,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", required=True, help="YAML path or a file name under configs/")
+    p.add_argument("--dry-run", action="store_true", help="validate, print the resolved config (and plan), exit")
+    p.add_argument("overrides", nargs="*", help=f"dotted.key=value overrides, e.g. {example}")
+    return p.parse_args(argv)
+
+
+def load_cli_config(schema: type[T], args: argparse.Namespace, validate: Callable[[T], list[str]] | None,
+                    level_of: Callable[[T], str]) -> T | None:
+    """Load + validate the entry point's config, print it, set up logging. On a config error, print the one-line
+    message to stderr and return None (the caller exits with 2)."""
+    import logging
+    import sys
+
+    try:
+        cfg = load_config(schema, args.config, args.overrides, validate)
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return None
+    logging.basicConfig(level=level_of(cfg), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    print(to_yaml(cfg))
+    return cfg

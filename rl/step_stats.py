@@ -44,6 +44,12 @@ def reward_stats(trajs: Sequence[Trajectory], results: Sequence[RewardResult]) -
     out["response/truncated_frac"] = sum(t.truncated for t in trajs) / max(len(trajs), 1)
     versions = [t.policy_version for t in trajs]
     out["policy/version_span"] = float(max(versions) - min(versions)) if versions else 0.0
+    episodes = [t for t in trajs if "turns" in t.metadata]
+    if episodes:  # multi-turn domains (rollout.agent)
+        out["agent/turns_mean"] = sum(t.metadata["turns"] for t in episodes) / len(episodes)
+        out["agent/multi_turn_frac"] = sum(t.metadata["turns"] > 1 for t in episodes) / len(episodes)
+        tokens = sum(len(t.loss_mask) for t in episodes)
+        out["agent/observation_token_frac"] = sum(len(t.loss_mask) - sum(t.loss_mask) for t in episodes) / max(tokens, 1)
     return out
 
 

@@ -5,26 +5,16 @@ checkpoint. Config parsing and validation happen before torch/ray are imported (
 """
 from __future__ import annotations
 
-import argparse
 import logging
 import sys
 import time
 from pathlib import Path
 
-from rl.config_load import ConfigError, load_config, to_yaml
+from rl.config_load import ConfigError, load_cli_config, parse_cli, to_yaml
 from rl.config_schema import RLConfig, validate_rl_config
 from rl.run_summary import format_summary
 
 log = logging.getLogger("rl.train")
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m rl.train", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", required=True, help="YAML path or a file name under configs/")
-    p.add_argument("--dry-run", action="store_true", help="validate, print the plan, write nothing, exit")
-    p.add_argument("overrides", nargs="*", help="dotted.key=value overrides, e.g. trainer.total_steps=5")
-    return p.parse_args(argv)
 
 
 def run_dir_of(cfg: RLConfig) -> Path:
@@ -32,14 +22,10 @@ def run_dir_of(cfg: RLConfig) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        cfg = load_config(RLConfig, args.config, args.overrides, validate_rl_config)
-    except ConfigError as exc:
-        print(f"config error: {exc}", file=sys.stderr)
+    args = parse_cli("python -m rl.train", __doc__, "trainer.total_steps=5", argv)
+    cfg = load_cli_config(RLConfig, args, validate_rl_config, lambda c: c.logging.level)
+    if cfg is None:
         return 2
-    logging.basicConfig(level=cfg.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    print(to_yaml(cfg))
     print(format_summary(cfg))
     if args.dry_run:
         return 0

@@ -7,7 +7,6 @@ distill/ uses. Config parsing happens before torch/deepspeed are imported (`--dr
 """
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import logging
@@ -15,19 +14,10 @@ import os
 import sys
 from pathlib import Path
 
-from rl.config_load import ConfigError, load_config, to_yaml
+from rl.config_load import ConfigError, load_cli_config, parse_cli, to_yaml
 from sft.config_schema import SFTConfig, validate_sft_config
 
 log = logging.getLogger("sft.train")
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="python -m sft.train", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", required=True, help="YAML path or a file name under configs/")
-    p.add_argument("--dry-run", action="store_true", help="validate, print the resolved config, exit")
-    p.add_argument("overrides", nargs="*", help="dotted.key=value overrides, e.g. trainer.max_steps=5")
-    return p.parse_args(argv)
 
 
 def run_dir_of(cfg: SFTConfig) -> Path:
@@ -39,14 +29,10 @@ def final_checkpoint(cfg: SFTConfig) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    try:
-        cfg = load_config(SFTConfig, args.config, args.overrides, validate_sft_config)
-    except ConfigError as exc:
-        print(f"config error: {exc}", file=sys.stderr)
+    args = parse_cli("python -m sft.train", __doc__, "trainer.max_steps=5", argv)
+    cfg = load_cli_config(SFTConfig, args, validate_sft_config, lambda c: c.logging.level)
+    if cfg is None:
         return 2
-    logging.basicConfig(level=cfg.logging.level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    print(to_yaml(cfg))
     if args.dry_run:
         return 0
     quiet_library_progress_bars()

@@ -89,6 +89,7 @@ def test_two_step_multi_turn_terminal_training(tmp_path, agent_model):
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == 2 and all("reward/terminal/mean" in r for r in rows)
     assert all(r["reward/error_frac"] == 0.0 for r in rows)
+    assert all(r["agent/turns_mean"] >= 1.0 for r in rows) and any(r["agent/multi_turn_frac"] > 0 for r in rows)
     samples = [json.loads(line) for line in (run_dir / "samples.jsonl").read_text().splitlines()]
     assert any("<output>" in s["response"] for s in samples), "no multi-turn episode in the samples"
     assert (run_dir / "checkpoints" / "final" / "config.json").is_file()
