@@ -16,7 +16,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "model.dtype": ("float32", "bfloat16", "float16"),
     "rollout.engine": ("hf", "vllm"),
     "rollout.mode": ("sync", "async"),
-    "rollout.weight_sync": ("object_store", "nccl"),
+    "rollout.weight_sync": ("object_store", "nccl", "cuda_ipc"),
     "algo.objective": ("mispo", "pg", "ppo_clip", "tis", "icepop", "gspo"),
     "algo.advantage": ("gae", "grpo", "group_mean", "rloo"),
     "algo.loss_agg": ("token_mean", "seq_mean_token_sum", "seq_mean_token_mean"),
@@ -113,7 +113,7 @@ class RolloutConfig:
     sync_interval: int = 1  # push weights every k updates (>1 only for staleness ablations)
     max_staleness: int = 1  # drop trajectories generated more than k policy versions before the update
     stream_chunk_prompts: int = 8  # prompts per rollout call; a finished chunk is scored while the next generates
-    weight_sync: str = "object_store"  # object_store (CPU, cross-node) | nccl (learner GPU -> engine GPUs)
+    weight_sync: str = "object_store"  # object_store (CPU, cross-node) | nccl (engine GPUs) | cuda_ipc (same GPU)
     weight_bucket_mb: int = 256  # NCCL bucket size
     vllm: VLLMOptions = field(default_factory=lambda: VLLMOptions())
     hf: HFOptions = field(default_factory=lambda: HFOptions())
@@ -335,9 +335,13 @@ def validate_rl_config(cfg: RLConfig) -> list[str]:
     if cfg.rollout.weight_sync == "nccl" and (cfg.rollout.num_gpus_per_worker < 1 or cfg.actor.num_gpus_per_worker <= 0):
         errors.append("rollout.weight_sync: nccl needs the actor on a GPU and each rollout worker on its own GPU "
                       "(rollout.num_gpus_per_worker=1); colocated or CPU engines use object_store")
-    if cfg.rollout.weight_sync == "nccl" and cfg.rollout.engine != "hf":
-        errors.append("rollout.weight_sync: nccl is wired for the hf engine; vllm receives weights through "
-                      "object_store (its worker extension)")
+    if cfg.rollout.weight_sync == "cuda_ipc" and (cfg.rollout.num_gpus_per_worker <= 0 or
+                                                 cfg.actor.num_gpus_per_worker <= 0 or cfg.actor.num_workers != 1):
+        errors.append("rollout.weight_sync: cuda_ipc needs the actor (one rank) and the rollout workers sharing "
+                      "one GPU (fractional num_gpus_per_worker, e.g. 0.3 each)")
+    if cfg.rollout.weight_sync != "object_store" and cfg.rollout.engine != "hf":
+        errors.append(f"rollout.weight_sync: {cfg.rollout.weight_sync} is wired for the hf engine; vllm receives "
+                      "weights through object_store (its worker extension)")
     if cfg.rollout.agent.max_turn_tokens > cfg.rollout.agent.max_total_tokens:
         errors.append("rollout.agent.max_turn_tokens: must be <= rollout.agent.max_total_tokens")
     batch = cfg.rollout.prompts_per_step * cfg.rollout.samples_per_prompt

@@ -121,6 +121,21 @@ class Learner:
         self._wgroup = WeightGroup(host, port, 0, world_size)
         return self._wplan
 
+    def ipc_init(self, bucket_mb: int) -> tuple[str, list]:
+        """CUDA IPC sync (engines on this GPU): returns (GPU uuid, bucket plan)."""
+        from rollout.nccl_sync import IpcBuckets, gpu_uuid, plan_buckets, specs_of
+
+        self._wplan = plan_buckets(specs_of(self.engine.module.state_dict()), bucket_mb)
+        self._ipc = IpcBuckets()
+        return gpu_uuid(), self._wplan
+
+    def ipc_share(self) -> list:
+        """IPC handles to the current weights (kept alive until ipc_release)."""
+        return self._ipc.share(self.engine.module.state_dict(), self._wplan)
+
+    def ipc_release(self) -> None:
+        self._ipc.release()
+
     def broadcast_weights(self) -> int:
         """Send the current weights to every engine of the weight group (bytes sent)."""
         return self._wgroup.send(self.engine.module.state_dict(), self._wplan)

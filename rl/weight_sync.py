@@ -2,6 +2,7 @@
 - object_store: rank 0's state dict as a zero-copy payload in Ray's object store; every engine reads it (CPU,
   colocated GPUs, cross-node).
 - nccl: a dedicated NCCL group (learner rank 0 + one rank per engine GPU); bucketed broadcast GPU to GPU.
+- cuda_ipc: engines colocated on the learner's GPU map the learner's weight buckets through CUDA IPC handles.
 """
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ def make_weight_sync(cfg: RolloutConfig, actor: Any, rollout_workers: Sequence[A
         return sync
 
     sender = actor.actors[0]
+    if cfg.weight_sync == "cuda_ipc":
+        return _ipc_sync(sender, rollout_workers, cfg.weight_bucket_mb)
     host = ray.get(sender.node_ip.remote())
     port, world = ray.get(sender.free_port.remote()), 1 + len(rollout_workers)
     plan_ref = sender.init_weight_group.remote(host, port, world, cfg.weight_bucket_mb)
@@ -39,4 +42,20 @@ def make_weight_sync(cfg: RolloutConfig, actor: Any, rollout_workers: Sequence[A
     def sync(version: int) -> None:
         sent = sender.broadcast_weights.remote()
         ray.get([w.receive_weights.remote(plan, version) for w in rollout_workers] + [sent])
+    return sync
+
+
+def _ipc_sync(sender: Any, rollout_workers: Sequence[Any], bucket_mb: int) -> Callable[[int], None]:
+    from rl.config_load import ConfigError
+
+    uuid, plan = ray.get(sender.ipc_init.remote(bucket_mb))
+    others = ray.get([w.gpu_uuid.remote() for w in rollout_workers])
+    if any(u != uuid for u in others):
+        raise ConfigError("rollout.weight_sync: cuda_ipc needs every rollout worker on the learner's GPU (Ray "
+                          "placed them elsewhere); use nccl for engines on other GPUs")
+
+    def sync(version: int) -> None:
+        handles = ray.get(sender.ipc_share.remote())
+        ray.get([w.receive_ipc.remote(handles, plan, version) for w in rollout_workers])
+        ray.get(sender.ipc_release.remote())
     return sync

@@ -96,3 +96,42 @@ class WeightGroup:
             self.pg.shutdown()
         except Exception:  # noqa: BLE001 - older torch has no shutdown; the group dies with the process
             pass
+
+
+class IpcBuckets:
+    """CUDA IPC for an engine on the learner's own GPU: the sender flattens its weights into buckets and shares
+    them as IPC handles (torch's CUDA tensor reductions); the receiver maps them and copies. The sender keeps the
+    buckets alive until `release()` (after every receiver has copied)."""
+
+    def __init__(self) -> None:
+        self._keep: list[torch.Tensor] = []
+
+    def share(self, state_dict: dict[str, torch.Tensor], plan: list[list[TensorSpec]]) -> list[tuple]:
+        from torch.multiprocessing.reductions import reduce_tensor
+
+        self.release()
+        handles = []
+        for bucket in plan:
+            flat = torch.cat([state_dict[s.name].detach().reshape(-1) for s in bucket])
+            self._keep.append(flat)
+            handles.append(reduce_tensor(flat))
+        torch.cuda.synchronize()
+        return handles
+
+    def release(self) -> None:
+        self._keep = []
+
+    @staticmethod
+    def receive(handles: list[tuple], plan: list[list[TensorSpec]]) -> Iterator[tuple[str, torch.Tensor]]:
+        """Map each shared bucket and yield (name, view); the caller copies before the sender releases."""
+        for (rebuild, args), bucket in zip(handles, plan):
+            flat = rebuild(*args)
+            offset = 0
+            for s in bucket:
+                yield s.name, flat[offset:offset + s.numel].view(s.shape)
+                offset += s.numel
+
+
+def gpu_uuid() -> str:
+    """Identity of this process's GPU (the same physical GPU is what CUDA IPC needs)."""
+    return str(torch.cuda.get_device_properties(torch.cuda.current_device()).uuid)

@@ -101,5 +101,17 @@ class RolloutWorker:
         self.engine.update_weights(dict(self._wgroup.receive(plan)), version)
         return version
 
+    def gpu_uuid(self) -> str:
+        from rollout.nccl_sync import gpu_uuid
+
+        return gpu_uuid()
+
+    def receive_ipc(self, handles: list, plan: list, version: int) -> int:
+        """Map the learner's IPC-shared buckets (same GPU) and load them into the engine."""
+        from rollout.nccl_sync import IpcBuckets
+
+        self.engine.update_weights(dict(IpcBuckets.receive(handles, plan)), version)
+        return version
+
     def version(self) -> int:
         return self.engine.version

@@ -11,6 +11,8 @@ Builds a random Qwen2-shape model of the requested size (fp32), then times a ful
 - nccl:      (2+ GPUs) learner-side sender on GPU 0 -> RolloutWorker's HF engine on GPU 1 through the
              bucketed NCCL weight group (rollout/nccl_sync.py; rollout.weight_sync=nccl), broadcast + load
 - ray_gpu:   (2+ GPUs) the object-store path between the same two GPUs (GPU -> host -> object store -> GPU)
+- cuda_ipc:  (1 GPU) sender and engine colocated on one GPU; IPC handles to the sender's buckets, copy on GPU
+- ray_colocated: (1 GPU) the object-store path between the same colocated pair
 `--preset qwen0.5b` builds a random-init Qwen2.5-0.5B-shape model (494M parameters); `--dtype bfloat16`.
 """
 from __future__ import annotations
@@ -121,22 +123,36 @@ class _GpuSender:
     def send(self) -> int:
         return self.group.send(self.model.state_dict(), self.plan)
 
+    def ipc_share(self) -> tuple[list, list]:
+        from rollout.nccl_sync import IpcBuckets, plan_buckets, specs_of
+
+        if not hasattr(self, "ipc"):
+            self.ipc, self.plan = IpcBuckets(), plan_buckets(specs_of(self.model.state_dict()))
+        return self.ipc.share(self.model.state_dict(), self.plan), self.plan
+
     def weights(self):
         from rollout.weights import pack
 
         return pack({k: v.detach().cpu() for k, v in self.model.state_dict().items()})
 
 
-def bench_gpu_pair(path: Path, reps: int, dtype: str, nccl: bool) -> float:
+def bench_gpu_pair(path: Path, reps: int, dtype: str, nccl: bool = False, ipc: bool = False,
+                   colocated: bool = False) -> float:
     import ray
 
     from rollout.worker import RolloutWorker
 
     ray.init(include_dashboard=False, log_to_driver=True)
     try:
-        sender = ray.remote(num_gpus=1)(_GpuSender).remote(str(path), dtype)
-        worker = ray.remote(num_gpus=1)(RolloutWorker).remote("hf", str(path), dtype, 4, 8)
+        share = 0.5 if colocated else 1
+        sender = ray.remote(num_gpus=share)(_GpuSender).remote(str(path), dtype)
+        worker = ray.remote(num_gpus=share)(RolloutWorker).remote("hf", str(path), dtype, 4, 8)
         version = iter(range(1, 10**6))
+        if ipc:
+            def once():
+                handles, plan = ray.get(sender.ipc_share.remote())
+                ray.get(worker.receive_ipc.remote(handles, plan, next(version)))
+            return time_reps(once, reps)
         if nccl:
             host, port = ray.get(sender.addr.remote())
             plan_ref = sender.init_group.remote(host, port, 2)
@@ -172,7 +188,9 @@ def main() -> None:
     benches = {"hf_local": bench_hf_local, "ray": bench_ray, "vllm": bench_vllm,
                "ray_tensors": lambda path, reps: bench_ray(path, reps, zero_copy=False),
                "nccl": lambda path, reps: bench_gpu_pair(path, reps, args.dtype, nccl=True),
-               "ray_gpu": lambda path, reps: bench_gpu_pair(path, reps, args.dtype, nccl=False)}
+               "ray_gpu": lambda path, reps: bench_gpu_pair(path, reps, args.dtype),
+               "cuda_ipc": lambda path, reps: bench_gpu_pair(path, reps, args.dtype, ipc=True, colocated=True),
+               "ray_colocated": lambda path, reps: bench_gpu_pair(path, reps, args.dtype, colocated=True)}
     with tempfile.TemporaryDirectory() as tmp:
         path, nbytes = build_model(Path(tmp) / "model", args.hidden, args.layers, args.preset, args.dtype)
         rows = []

@@ -26,3 +26,18 @@ def test_nccl_sync_needs_gpus_per_worker():
         assert "rollout.weight_sync" in str(exc) and "num_gpus_per_worker" in str(exc)
     else:
         raise AssertionError("nccl without GPUs must be a config error")
+
+
+def test_cuda_ipc_needs_a_shared_gpu():
+    from rl.config_load import ConfigError, load_config
+    from rl.config_schema import RLConfig, validate_rl_config
+
+    try:
+        load_config(RLConfig, "mispo_math_code.yaml", ["rollout.weight_sync=cuda_ipc"], validate_rl_config)
+    except ConfigError as exc:
+        assert "cuda_ipc" in str(exc) and "num_gpus_per_worker" in str(exc)
+    else:
+        raise AssertionError("cuda_ipc without GPUs must be a config error")
+    ok = load_config(RLConfig, "mispo_math_code.yaml", ["rollout.weight_sync=cuda_ipc", "actor.num_gpus_per_worker=0.3",
+                                                        "rollout.num_gpus_per_worker=0.3"], validate_rl_config)
+    assert ok.rollout.weight_sync == "cuda_ipc"
