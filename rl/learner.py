@@ -109,13 +109,13 @@ class Learner:
         return ray.util.get_node_ip_address()
 
     def free_port(self) -> int:
-        from rl.weight_sync import _free_port
+        from rl.learner_group import free_port
 
-        return _free_port()
+        return free_port()
 
     def init_weight_group(self, host: str, port: int, world_size: int, bucket_mb: int) -> list:
         """Join the NCCL weight group as its sender (rank 0); returns the bucket plan the engines receive with."""
-        from rollout.nccl_sync import WeightGroup, plan_buckets, specs_of
+        from rollout.gpu_weight_sync import WeightGroup, plan_buckets, specs_of
 
         self._wplan = plan_buckets(specs_of(self.engine.module.state_dict()), bucket_mb)
         self._wgroup = WeightGroup(host, port, 0, world_size)
@@ -123,7 +123,7 @@ class Learner:
 
     def ipc_init(self, bucket_mb: int) -> tuple[str, list]:
         """CUDA IPC sync (engines on this GPU): returns (GPU uuid, bucket plan)."""
-        from rollout.nccl_sync import IpcBuckets, gpu_uuid, plan_buckets, specs_of
+        from rollout.gpu_weight_sync import IpcBuckets, gpu_uuid, plan_buckets, specs_of
 
         self._wplan = plan_buckets(specs_of(self.engine.module.state_dict()), bucket_mb)
         self._ipc = IpcBuckets()

@@ -19,7 +19,7 @@ from rl.critic import Critic
 from rl.learner import Learner
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("", 0))
         return s.getsockname()[1]
@@ -39,7 +39,7 @@ class _Group:
         self.cfg, self.seed, self._step = cfg, seed, 0
         world = cfg.num_workers
         self.gas = math.ceil(batch_size // (cfg.mini_batches * world) / cfg.micro_batch_size)
-        addr, port = ray.util.get_node_ip_address(), _free_port()
+        addr, port = ray.util.get_node_ip_address(), free_port()
         remote = ray.remote(cls)
         self.actors = [
             remote.options(num_cpus=cfg.num_cpus_per_worker, num_gpus=cfg.num_gpus_per_worker).remote(

@@ -6,19 +6,12 @@
 """
 from __future__ import annotations
 
-import socket
 from typing import Any, Callable, Sequence
 
 import ray
 
 from rl.config_schema import RolloutConfig
 
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("", 0))
-        return s.getsockname()[1]
 
 
 def make_weight_sync(cfg: RolloutConfig, actor: Any, rollout_workers: Sequence[Any]) -> Callable[[int], None]:

@@ -92,7 +92,7 @@ class RolloutWorker:
 
     def init_weight_group(self, host: str, port: int, rank: int, world_size: int) -> None:
         """Join the NCCL weight group (rank >= 1) to receive weights from learner rank 0."""
-        from rollout.nccl_sync import WeightGroup
+        from rollout.gpu_weight_sync import WeightGroup
 
         self._wgroup = WeightGroup(host, port, rank, world_size)
 
@@ -102,13 +102,13 @@ class RolloutWorker:
         return version
 
     def gpu_uuid(self) -> str:
-        from rollout.nccl_sync import gpu_uuid
+        from rollout.gpu_weight_sync import gpu_uuid
 
         return gpu_uuid()
 
     def receive_ipc(self, handles: list, plan: list, version: int) -> int:
         """Map the learner's IPC-shared buckets (same GPU) and load them into the engine."""
-        from rollout.nccl_sync import IpcBuckets
+        from rollout.gpu_weight_sync import IpcBuckets
 
         self.engine.update_weights(dict(IpcBuckets.receive(handles, plan)), version)
         return version

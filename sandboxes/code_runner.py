@@ -118,7 +118,7 @@ class JudgeServer:
 
 
 def _judge_server(sb: Sandbox) -> JudgeServer:
-    server = getattr(sb, "judge_server", None)
+    server = sb.judge_server
     if server is None:
         server = sb.judge_server = JudgeServer(sb)
     return server

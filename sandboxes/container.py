@@ -39,6 +39,7 @@ class Sandbox:
         self.id = self.container.id
         self.dead = False
         self.uses = 0
+        self.judge_server = None  # a warm code judge (sandboxes.code_runner.JudgeServer), opened on first use
 
     def exec(self, cmd: list[str], stdin: bytes | None = None, user: str | None = None, workdir: str | None = None,
              timeout: float | None = None, output_bytes: int | None = None,

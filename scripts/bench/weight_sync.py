@@ -9,7 +9,7 @@ Builds a random Qwen2-shape model of the requested size (fp32), then times a ful
 - ray_tensors: the same with plain torch tensors (pickled in-band), for comparison
 - vllm:      state dict -> in-memory safetensors buckets -> collective_rpc -> vLLM worker reload (+ CPU repack)
 - nccl:      (2+ GPUs) learner-side sender on GPU 0 -> RolloutWorker's HF engine on GPU 1 through the
-             bucketed NCCL weight group (rollout/nccl_sync.py; rollout.weight_sync=nccl), broadcast + load
+             bucketed NCCL weight group (rollout/gpu_weight_sync.py; rollout.weight_sync=nccl), broadcast + load
 - ray_gpu:   (2+ GPUs) the object-store path between the same two GPUs (GPU -> host -> object store -> GPU)
 - cuda_ipc:  (1 GPU) sender and engine colocated on one GPU; IPC handles to the sender's buckets, copy on GPU
 - ray_colocated: (1 GPU) the object-store path between the same colocated pair
@@ -109,12 +109,12 @@ class _GpuSender:
     def addr(self) -> tuple[str, int]:
         import ray
 
-        from rl.weight_sync import _free_port
+        from rl.learner_group import free_port
 
-        return ray.util.get_node_ip_address(), _free_port()
+        return ray.util.get_node_ip_address(), free_port()
 
     def init_group(self, host: str, port: int, world: int) -> list:
-        from rollout.nccl_sync import WeightGroup, plan_buckets, specs_of
+        from rollout.gpu_weight_sync import WeightGroup, plan_buckets, specs_of
 
         self.plan = plan_buckets(specs_of(self.model.state_dict()))
         self.group = WeightGroup(host, port, 0, world)
@@ -124,7 +124,7 @@ class _GpuSender:
         return self.group.send(self.model.state_dict(), self.plan)
 
     def ipc_share(self) -> tuple[list, list]:
-        from rollout.nccl_sync import IpcBuckets, plan_buckets, specs_of
+        from rollout.gpu_weight_sync import IpcBuckets, plan_buckets, specs_of
 
         if not hasattr(self, "ipc"):
             self.ipc, self.plan = IpcBuckets(), plan_buckets(specs_of(self.model.state_dict()))

@@ -18,7 +18,7 @@ CASES = [
      "sandboxes.code_runner, sandboxes.terminal_env, sandboxes.tasks.spec, sandboxes.tasks.task_image, "
      "sandboxes.tasks.__main__", ["rl", "rollout", "rewards", "torch"]),
     ("rollout.agent_loop, rollout.tools, rollout.envs, rollout.envs.terminal, rollout.envs.python_tool, "
-     "rollout.nccl_sync", ["deepspeed", "rl", "rewards"]),
+     "rollout.gpu_weight_sync", ["deepspeed", "rl", "rewards"]),
 ]
 
 

@@ -1,9 +1,12 @@
 """NCCL bucket planning (the GPU transfer itself runs on the device: scripts/gpu/nccl_sync.sh) and config checks."""
 from __future__ import annotations
 
+import pytest
 import torch
 
-from rollout.nccl_sync import TensorSpec, plan_buckets, specs_of
+from rl.config_load import ConfigError, load_config
+from rl.config_schema import RLConfig, validate_rl_config
+from rollout.gpu_weight_sync import TensorSpec, plan_buckets, specs_of
 
 
 def test_buckets_split_by_size_and_dtype():
@@ -16,28 +19,14 @@ def test_buckets_split_by_size_and_dtype():
     assert [s.name for s in flat] == list(sd) and flat[0] == TensorSpec("a", (256, 1024), "float32")
 
 
-def test_nccl_sync_needs_gpus_per_worker():
-    from rl.config_load import ConfigError, load_config
-    from rl.config_schema import RLConfig, validate_rl_config
-
-    try:
-        load_config(RLConfig, "mispo_math_code.yaml", ["rollout.weight_sync=nccl"], validate_rl_config)
-    except ConfigError as exc:
-        assert "rollout.weight_sync" in str(exc) and "num_gpus_per_worker" in str(exc)
-    else:
-        raise AssertionError("nccl without GPUs must be a config error")
+@pytest.mark.parametrize("method", ["nccl", "cuda_ipc"])
+def test_gpu_weight_sync_without_gpus_is_a_config_error(method):
+    with pytest.raises(ConfigError) as err:
+        load_config(RLConfig, "mispo_math_code.yaml", [f"rollout.weight_sync={method}"], validate_rl_config)
+    assert "rollout.weight_sync" in str(err.value) and "num_gpus_per_worker" in str(err.value)
 
 
-def test_cuda_ipc_needs_a_shared_gpu():
-    from rl.config_load import ConfigError, load_config
-    from rl.config_schema import RLConfig, validate_rl_config
-
-    try:
-        load_config(RLConfig, "mispo_math_code.yaml", ["rollout.weight_sync=cuda_ipc"], validate_rl_config)
-    except ConfigError as exc:
-        assert "cuda_ipc" in str(exc) and "num_gpus_per_worker" in str(exc)
-    else:
-        raise AssertionError("cuda_ipc without GPUs must be a config error")
+def test_cuda_ipc_accepts_a_shared_gpu():
     ok = load_config(RLConfig, "mispo_math_code.yaml", ["rollout.weight_sync=cuda_ipc", "actor.num_gpus_per_worker=0.3",
                                                         "rollout.num_gpus_per_worker=0.3"], validate_rl_config)
     assert ok.rollout.weight_sync == "cuda_ipc"

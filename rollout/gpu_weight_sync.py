@@ -1,4 +1,5 @@
-"""NCCL weight sync in buckets: learner rank 0 broadcasts, engines on other GPUs receive.
+"""GPU weight sync in buckets: NCCL broadcast from learner rank 0 to engines on other GPUs (WeightGroup), and
+CUDA IPC to engines on the learner's own GPU (IpcBuckets).
 
 The weight group is its own NCCL communicator built from its own TCPStore, so it never touches the training
 process group (DeepSpeed's) or the engine's. Both sides agree on a bucket plan (names, shapes, dtypes), made
