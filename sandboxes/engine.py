@@ -46,16 +46,19 @@ def _pid_alive(pid: int) -> bool:
 
 
 def reap_orphans() -> int:
-    """Remove sandbox containers whose owner process on this host is gone. Returns how many were removed."""
-    client = docker_client()
+    """Remove sandbox containers whose owner process on this host is gone. Returns how many were removed.
+
+    Best effort and race-free: it reads labels from one list call (no per-container inspect, which fails with
+    404 when another pool removes a container in between) and ignores containers that vanish meanwhile."""
+    api = docker_client().api
     host = socket.gethostname()
     removed = 0
-    for c in client.containers.list(all=True, filters={"label": LABEL}):
-        owner = c.labels.get(OWNER_LABEL, "")
+    for c in api.containers(all=True, filters={"label": LABEL}):
+        owner = (c.get("Labels") or {}).get(OWNER_LABEL, "")
         h, _, pid = owner.rpartition(":")
         if h == host and pid.isdigit() and not _pid_alive(int(pid)):
             try:
-                c.remove(force=True)
+                api.remove_container(c["Id"], force=True)
                 removed += 1
             except Exception:  # noqa: BLE001 - another reaper got it first
                 pass
