@@ -6,6 +6,7 @@ import subprocess
 import sys
 import threading
 
+
 def test_reaper_removes_dead_owners_only(python_image):
     from sandboxes.engine import LABEL, OWNER_LABEL, docker_client, owner_id, reap_orphans
 
