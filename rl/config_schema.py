@@ -113,6 +113,8 @@ class RolloutConfig:
     sync_interval: int = 1  # push weights every k updates (>1 only for staleness ablations)
     max_staleness: int = 1  # drop trajectories generated more than k policy versions before the update
     stream_chunk_prompts: int = 8  # prompts per rollout call; a finished chunk is scored while the next generates
+    partial_rollouts: bool = False  # async only: a weight sync lands mid-generation (between segments / turns)
+    segment_tokens: int = 16  # partial rollouts: single-turn completions are generated this many tokens at a time
     weight_sync: str = "object_store"  # object_store (CPU, cross-node) | nccl (engine GPUs) | cuda_ipc (same GPU)
     weight_bucket_mb: int = 256  # NCCL bucket size
     vllm: VLLMOptions = field(default_factory=lambda: VLLMOptions())
@@ -291,6 +293,11 @@ def validate_rl_config(cfg: RLConfig) -> list[str]:
         errors.append(f"rollout.max_staleness: {cfg.rollout.max_staleness} would drop every trajectory at times "
                       f"(mode={cfg.rollout.mode}, sync_interval={cfg.rollout.sync_interval} make them up to "
                       f"{needed} versions old); set rollout.max_staleness={needed}")
+    if cfg.rollout.partial_rollouts and cfg.rollout.mode != "async":
+        errors.append("rollout.partial_rollouts: only meaningful with rollout.mode=async (in sync mode no weight "
+                      "update arrives during generation); set rollout.mode=async or rollout.partial_rollouts=false")
+    if cfg.rollout.partial_rollouts and cfg.rollout.segment_tokens <= 0:
+        errors.append(f"rollout.segment_tokens: must be > 0 with partial rollouts, got {cfg.rollout.segment_tokens}")
     if cfg.rollout.temperature <= 0:
         errors.append(f"rollout.temperature: must be > 0 (sampling), got {cfg.rollout.temperature}")
     if not 0 < cfg.rollout.top_p <= 1:

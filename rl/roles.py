@@ -17,15 +17,27 @@ def resolve_threads(threads: int) -> int:
     return threads if threads > 0 else (os.cpu_count() or 1)
 
 
+WEIGHTS_GROUP = "weights"  # with partial rollouts, weight loads run on this thread while a rollout runs
+
+
 def start_rollout_workers(cfg: RolloutConfig, model_cfg: ModelConfig, model_path: str) -> list[Any]:
-    cls = ray.remote(RolloutWorker)
+    """With partial rollouts the actors get a second concurrency group (one thread) for weight loads; rollouts stay
+    one at a time in the default group (agent environments are per worker)."""
+    cls = (ray.remote(concurrency_groups={WEIGHTS_GROUP: 1})(RolloutWorker) if cfg.partial_rollouts
+           else ray.remote(RolloutWorker))
     return [
         cls.options(num_cpus=cfg.num_cpus_per_worker, num_gpus=cfg.num_gpus_per_worker).remote(
             cfg.engine, model_path, cfg.dtype or model_cfg.dtype, resolve_threads(cfg.torch_threads),
             cfg.generation_batch_size, dataclasses.asdict(cfg.vllm if cfg.engine == "vllm" else cfg.hf),
-            _agent_dict(cfg))
+            _agent_dict(cfg), cfg.segment_tokens if cfg.partial_rollouts else 0)
         for _ in range(cfg.num_workers)
     ]
+
+
+def weights_method(worker: Any, name: str, partial_rollouts: bool) -> Any:
+    """The worker's weight-loading method, routed to the weights thread when partial rollouts are on."""
+    method = getattr(worker, name)
+    return method.options(concurrency_group=WEIGHTS_GROUP) if partial_rollouts else method
 
 
 def _agent_dict(cfg: RolloutConfig) -> dict:

@@ -44,6 +44,7 @@ def reward_stats(trajs: Sequence[Trajectory], results: Sequence[RewardResult]) -
     out["response/truncated_frac"] = sum(t.truncated for t in trajs) / max(len(trajs), 1)
     versions = [t.policy_version for t in trajs]
     out["policy/version_span"] = float(max(versions) - min(versions)) if versions else 0.0
+    out["rollout/partial_frac"] = sum(len(t.versions) > 1 for t in trajs) / max(len(trajs), 1)
     episodes = [t for t in trajs if "turns" in t.metadata]
     if episodes:  # multi-turn domains (rollout.agent)
         out["agent/turns_mean"] = sum(t.metadata["turns"] for t in episodes) / len(episodes)
@@ -75,3 +76,18 @@ def filter_telemetry(batch: TrainBatch, trajs: Sequence[Trajectory], algo: AlgoC
     kl = (batch.rollout_logprobs - batch.old_logprobs) * batch.response_mask
     out["mispo/rollout_kl_k1"] = float(kl.sum() / batch.response_mask.sum().clamp(min=1.0))
     return out
+
+
+def staleness_stats(trajs: Sequence[Trajectory], learner_version: int) -> dict[str, float]:
+    """How many versions behind the learner (before its update) the batch was generated: per trajectory (its oldest
+    token) and per token (partial rollouts mix versions inside one trajectory)."""
+    if not trajs:
+        return {}
+    lag = [learner_version - t.policy_version for t in trajs]
+    tokens, weighted = 0, 0.0
+    for t in trajs:
+        spans = t.version_spans or [(0, len(t.response_ids), t.policy_version)]
+        for start, end, v in spans:
+            tokens += end - start
+            weighted += (end - start) * (learner_version - v)
+    return {"policy/staleness_mean": sum(lag) / len(lag), "policy/staleness_token_mean": weighted / max(tokens, 1)}

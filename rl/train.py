@@ -87,7 +87,7 @@ def train(cfg: RLConfig, run_dir: Path) -> None:
     from rl.rollout_dispatch import collect_and_score, drop_stale, start_rollout
     from rl.run_summary import resource_plan
     from rl.step_advantages import step_advantages
-    from rl.step_stats import filter_telemetry, reward_stats
+    from rl.step_stats import filter_telemetry, reward_stats, staleness_stats
     from rl.weight_sync import make_weight_sync
     from rl.tiny_model.build import resolve_model_path
     from rollout.types import SamplingParams
@@ -189,12 +189,11 @@ def train(cfg: RLConfig, run_dir: Path) -> None:
                    "actor/entropy": old_stats["entropy"], "actor/kl_ref": old_stats["kl_ref"],
                    "actor/updated": float(train_actor), "policy/version": float(version),
                    "rollout/dropped_stale": float(n_stale),
-                   "policy/staleness_mean": version - 1 - sum(t.policy_version for t in trajs) / len(trajs)
-                   if train_actor else 0.0,
                    "time/rollout_and_reward_s": t_gen - t0, "time/batch_s": t_rew - t_gen,
                    "time/old_logprob_s": t_old - t_rew,
                    "time/update_s": t_upd - t_old, "time/sync_s": t_sync - t_upd, "time/step_s": step_s,
                    "throughput/tokens_per_s": n_tokens / step_s}
+            row.update(staleness_stats(trajs, version - 1 if train_actor else version))
             if crit:
                 row.update({"critic/value_loss": crit["value_loss"], "critic/grad_norm": crit["grad_norm"],
                             "critic/lr": crit["lr"]})

@@ -11,20 +11,27 @@ from typing import Any, Callable, Sequence
 import ray
 
 from rl.config_schema import RolloutConfig
+from rl.roles import weights_method
 
 
 
 def make_weight_sync(cfg: RolloutConfig, actor: Any, rollout_workers: Sequence[Any]) -> Callable[[int], None]:
-    """Returns sync(version): pushes the actor's current weights to every engine and tags them `version`."""
+    """Returns sync(version): pushes the actor's current weights to every engine and tags them `version`. With
+    partial rollouts the loads go to the workers' weights thread and land between generation segments."""
+    partial = cfg.partial_rollouts
+
+    def call(w: Any, name: str) -> Any:
+        return weights_method(w, name, partial)
+
     if cfg.weight_sync == "object_store":
         def sync(version: int) -> None:
             ref = actor.weights_ref()
-            ray.get([w.update_weights.remote(ref, version) for w in rollout_workers])
+            ray.get([call(w, "update_weights").remote(ref, version) for w in rollout_workers])
         return sync
 
     sender = actor.actors[0]
     if cfg.weight_sync == "cuda_ipc":
-        return _ipc_sync(sender, rollout_workers, cfg.weight_bucket_mb)
+        return _ipc_sync(sender, rollout_workers, cfg.weight_bucket_mb, call)
     host = ray.get(sender.node_ip.remote())
     port, world = ray.get(sender.free_port.remote()), 1 + len(rollout_workers)
     plan_ref = sender.init_weight_group.remote(host, port, world, cfg.weight_bucket_mb)
@@ -34,11 +41,12 @@ def make_weight_sync(cfg: RolloutConfig, actor: Any, rollout_workers: Sequence[A
 
     def sync(version: int) -> None:
         sent = sender.broadcast_weights.remote()
-        ray.get([w.receive_weights.remote(plan, version) for w in rollout_workers] + [sent])
+        ray.get([call(w, "receive_weights").remote(plan, version) for w in rollout_workers] + [sent])
     return sync
 
 
-def _ipc_sync(sender: Any, rollout_workers: Sequence[Any], bucket_mb: int) -> Callable[[int], None]:
+def _ipc_sync(sender: Any, rollout_workers: Sequence[Any], bucket_mb: int,
+              call: Callable[[Any, str], Any]) -> Callable[[int], None]:
     from rl.config_load import ConfigError
 
     uuid, plan = ray.get(sender.ipc_init.remote(bucket_mb))
@@ -49,6 +57,6 @@ def _ipc_sync(sender: Any, rollout_workers: Sequence[Any], bucket_mb: int) -> Ca
 
     def sync(version: int) -> None:
         handles = ray.get(sender.ipc_share.remote())
-        ray.get([w.receive_ipc.remote(handles, plan, version) for w in rollout_workers])
+        ray.get([call(w, "receive_ipc").remote(handles, plan, version) for w in rollout_workers])
         ray.get(sender.ipc_release.remote())
     return sync

@@ -4,7 +4,9 @@ Each episode keeps one growing list of token ids. A policy turn is generated fro
 sampled (loss mask 1, rollout logprobs); the turn's tool call is run in the episode's environment and the
 observation is rendered with the chat template, tokenized ONCE and appended (loss mask 0). Earlier turns are
 never re-tokenized, so the learner sees exactly the tokens the engine sampled. Episodes advance in lockstep:
-every active episode's next turn is generated in one engine call.
+every active episode's next turn is generated in one engine call. Each turn's tokens are tagged with the policy
+version that generated them (`Trajectory.version_spans`): with partial rollouts a weight update can land between
+turns.
 """
 from __future__ import annotations
 
@@ -17,7 +19,9 @@ from typing import Any, Callable
 from rollout.base import Engine
 from rollout.envs import Environment
 from rollout.tools import ToolParser
-from rollout.types import RolloutRequest, SamplingParams, Trajectory
+from rollout.types import Completion, RolloutRequest, SamplingParams, Trajectory, add_span
+
+Generate = Callable[[list[list[int]], SamplingParams], tuple[list[list[Completion]], int]]
 
 log = logging.getLogger(__name__)
 PLACEHOLDER = "\x00OBSERVATION\x00"
@@ -70,6 +74,7 @@ class Episode:
     ids: list[int] = field(default_factory=list)
     logprobs: list[float] = field(default_factory=list)
     mask: list[int] = field(default_factory=list)
+    spans: list[tuple[int, int, int]] = field(default_factory=list)
     turns: int = 0
     last_text: str = ""
     truncated: bool = False
@@ -90,10 +95,16 @@ def _safe(fn: Callable[[], Any], ep: Episode) -> Any:
 
 def run_episodes(engine: Engine, template: ObservationTemplate, parser: ToolParser,
                  episodes: list[tuple[RolloutRequest, Environment]], params: SamplingParams,
-                 limits: AgentLimits) -> list[Trajectory]:
-    """Run the episodes to the end; one Trajectory each, with metadata["env_result"] from the environment."""
+                 limits: AgentLimits, generate: Generate | None = None) -> list[Trajectory]:
+    """Run the episodes to the end; one Trajectory each, with metadata["env_result"] from the environment.
+
+    generate: how a turn is generated, returning the completions and the weight version that produced them (the
+    rollout worker passes one that holds its engine lock); default: `engine.generate` at `engine.version`.
+    """
     eps = [Episode(req, env) for req, env in episodes]
-    version = engine.version
+    if generate is None:
+        def generate(prompts: list[list[int]], p: SamplingParams) -> tuple[list[list[Completion]], int]:
+            return engine.generate(prompts, p), engine.version
     with ThreadPoolExecutor(max(1, len(eps))) as io:
         for ep, extra in zip(eps, io.map(lambda e: _safe(lambda: e.env.reset(e.request), e), eps)):
             if extra:
@@ -105,9 +116,10 @@ def run_episodes(engine: Engine, template: ObservationTemplate, parser: ToolPars
             budget = [min(limits.max_turn_tokens, limits.max_total_tokens - len(e.ids)) for e in active]
             turn_params = SamplingParams(n=1, temperature=params.temperature, top_p=params.top_p,
                                          max_new_tokens=max(1, min(budget)), seed=params.seed)
-            outs = engine.generate([list(e.request.prompt_ids) + e.ids for e in active], turn_params)
+            outs, version = generate([list(e.request.prompt_ids) + e.ids for e in active], turn_params)
             calls = []
             for ep, (c,) in zip(active, outs):
+                add_span(ep.spans, len(ep.ids), len(ep.ids) + len(c.token_ids), version)
                 ep.ids += c.token_ids
                 ep.logprobs += c.logprobs
                 ep.mask += [1] * len(c.token_ids)
@@ -132,7 +144,7 @@ def run_episodes(engine: Engine, template: ObservationTemplate, parser: ToolPars
                 _append_obs(ep, ids)
                 ep.done = env_done
         results = list(io.map(lambda e: _finish(e), eps))
-    return [_trajectory(ep, res, version, engine) for ep, res in zip(eps, results)]
+    return [_trajectory(ep, res, engine) for ep, res in zip(eps, results)]
 
 
 def _append_obs(ep: Episode, ids: list[int]) -> None:
@@ -152,10 +164,11 @@ def _finish(ep: Episode) -> dict[str, Any]:
     return res if res is not None else {"score": 0.0, "status": "error", "details": {"reason": ep.error}}
 
 
-def _trajectory(ep: Episode, result: dict[str, Any], version: int, engine: Engine) -> Trajectory:
+def _trajectory(ep: Episode, result: dict[str, Any], engine: Engine) -> Trajectory:
     req = ep.request
     meta = {**req.metadata, "env_result": result, "turns": ep.turns}
+    version = min((v for _, _, v in ep.spans), default=engine.version)
     return Trajectory(group_id=req.group_id, domain=req.domain, prompt_text=req.prompt_text,
                       prompt_ids=list(req.prompt_ids), response_ids=ep.ids, response_text=engine.decode(ep.ids),
                       rollout_logprobs=ep.logprobs, loss_mask=ep.mask, policy_version=version,
-                      truncated=ep.truncated, reference=req.reference, metadata=meta)
+                      truncated=ep.truncated, reference=req.reference, metadata=meta, version_spans=ep.spans)

@@ -2,11 +2,13 @@
 policy version that generated them. rl/ wraps this class with `ray.remote`; nothing here knows about learners."""
 from __future__ import annotations
 
+import dataclasses
 import logging
+import threading
 from typing import Mapping
 
 from rollout.base import setup_engine
-from rollout.types import RolloutRequest, SamplingParams, Trajectory
+from rollout.types import Completion, RolloutRequest, SamplingParams, Trajectory, add_span
 from rollout.weights import is_payload, unpack
 
 log = logging.getLogger(__name__)
@@ -14,10 +16,17 @@ log = logging.getLogger(__name__)
 
 class RolloutWorker:
     """agent: the `rollout.agent` config as a dict (domains -> {env, options}, limits, tool parser); requests of
-    those domains run as multi-turn episodes, the rest as single completions."""
+    those domains run as multi-turn episodes, the rest as single completions.
+
+    segment_tokens > 0 enables partial rollouts: single-turn completions are generated `segment_tokens` at a time
+    (agent episodes a turn at a time) and a weight update arriving on another thread (Ray concurrency group
+    "weights") is loaded between segments, so a long generation never holds back a sync. Every engine call and
+    every weight load hold one lock; each span of tokens is tagged with the version that produced it.
+    """
 
     def __init__(self, engine: str, model_path: str, dtype: str = "float32", threads: int = 0,
-                 batch_size: int = 256, engine_options: dict | None = None, agent: dict | None = None) -> None:
+                 batch_size: int = 256, engine_options: dict | None = None, agent: dict | None = None,
+                 segment_tokens: int = 0) -> None:
         logging.basicConfig(level=logging.INFO)
         self.engine = setup_engine(engine, model_path, dtype=dtype, threads=threads, batch_size=batch_size,
                                    options=engine_options)
@@ -25,6 +34,22 @@ class RolloutWorker:
         self.agent = agent or {}
         self.envs: dict[str, list] = {}
         self._template = None
+        self.segment_tokens = segment_tokens
+        self._engine_lock = threading.Lock()
+        self.engine_calls = 0  # generate calls so far (segments, turns); tests and telemetry watch it
+
+    def _generate(self, prompts: list[list[int]], params: SamplingParams) -> tuple[list[list[Completion]], int]:
+        """One engine call under the engine lock; returns the completions and the weight version that made them."""
+        with self._engine_lock:
+            outs = self.engine.generate(prompts, params)
+            version = self.engine.version
+            self.engine_calls += 1
+        return outs, version
+
+    def _load(self, state_dict: Mapping[str, object], version: int) -> int:
+        with self._engine_lock:
+            self.engine.update_weights(state_dict, version)
+        return version
 
     def rollout(self, requests: list[RolloutRequest], params: SamplingParams) -> list[Trajectory]:
         """`params.n` trajectories per request, in request order."""
@@ -41,14 +66,36 @@ class RolloutWorker:
         return [t for r in requests for t in by_request[id(r)]]
 
     def _single_turn(self, requests: list[RolloutRequest], params: SamplingParams) -> list[list[Trajectory]]:
-        version = self.engine.version
-        outputs = self.engine.generate([r.prompt_ids for r in requests], params)
-        return [[Trajectory(
-            group_id=req.group_id, domain=req.domain, prompt_text=req.prompt_text,
-            prompt_ids=list(req.prompt_ids), response_ids=c.token_ids, response_text=c.text,
-            rollout_logprobs=c.logprobs, loss_mask=[1] * len(c.token_ids), policy_version=version,
-            truncated=c.finish_reason == "length", reference=req.reference, metadata=req.metadata,
-        ) for c in completions] for req, completions in zip(requests, outputs)]
+        step = self.segment_tokens or params.max_new_tokens
+        first, version = self._generate([r.prompt_ids for r in requests],
+                                        dataclasses.replace(params, max_new_tokens=min(step, params.max_new_tokens)))
+        states = [_Partial(req, list(c.token_ids), list(c.logprobs), c.finish_reason, [], c.text)
+                  for req, comps in zip(requests, first) for c in comps]
+        for s in states:
+            add_span(s.spans, 0, len(s.ids), version)
+        rounds = 0
+        while True:  # partial rollouts only: continue unfinished completions one segment at a time
+            todo = [s for s in states if s.finish == "length" and len(s.ids) < params.max_new_tokens]
+            if not todo:
+                break
+            rounds += 1
+            budget = min(step, min(params.max_new_tokens - len(s.ids) for s in todo))
+            seed = None if params.seed is None else params.seed + rounds
+            outs, version = self._generate([list(s.request.prompt_ids) + s.ids for s in todo],
+                                           dataclasses.replace(params, n=1, max_new_tokens=budget, seed=seed))
+            for s, (c,) in zip(todo, outs):
+                add_span(s.spans, len(s.ids), len(s.ids) + len(c.token_ids), version)
+                s.ids += c.token_ids
+                s.logprobs += c.logprobs
+                s.finish = c.finish_reason
+        trajs = [Trajectory(
+            group_id=s.request.group_id, domain=s.request.domain, prompt_text=s.request.prompt_text,
+            prompt_ids=list(s.request.prompt_ids), response_ids=s.ids,
+            response_text=self.engine.decode(s.ids) if rounds else s.text, rollout_logprobs=s.logprobs,
+            loss_mask=[1] * len(s.ids), policy_version=min(v for _, _, v in s.spans) if s.spans else version,
+            truncated=s.finish == "length", reference=s.request.reference, metadata=s.request.metadata,
+            version_spans=s.spans) for s in states]
+        return [trajs[i * params.n:(i + 1) * params.n] for i in range(len(requests))]
 
     def _episodes(self, domain: str, requests: list[RolloutRequest], params: SamplingParams) -> list[Trajectory]:
         """`params.n` episodes per request, `concurrency` at a time, each in its own environment."""
@@ -73,7 +120,8 @@ class RolloutWorker:
         out: list[Trajectory] = []
         for i in range(0, len(todo), width):
             wave = todo[i:i + width]
-            out += run_episodes(self.engine, self._template, parser, list(zip(wave, envs)), params, limits)
+            out += run_episodes(self.engine, self._template, parser, list(zip(wave, envs)), params, limits,
+                                generate=self._generate)
         return out
 
     def close(self) -> None:
@@ -87,8 +135,7 @@ class RolloutWorker:
         """Accepts a tensor state dict or a zero-copy payload from rollout.weights.pack."""
         if is_payload(state_dict):
             state_dict = unpack(state_dict)  # type: ignore[arg-type]
-        self.engine.update_weights(state_dict, version)
-        return version
+        return self._load(state_dict, version)
 
     def init_weight_group(self, host: str, port: int, rank: int, world_size: int) -> None:
         """Join the NCCL weight group (rank >= 1) to receive weights from learner rank 0."""
@@ -98,8 +145,7 @@ class RolloutWorker:
 
     def receive_weights(self, plan: list, version: int) -> int:
         """Receive one broadcast (bucket by bucket, GPU to GPU) and load it into the engine."""
-        self.engine.update_weights(dict(self._wgroup.receive(plan)), version)
-        return version
+        return self._load(dict(self._wgroup.receive(plan)), version)
 
     def gpu_uuid(self) -> str:
         from rollout.gpu_weight_sync import gpu_uuid
@@ -110,8 +156,23 @@ class RolloutWorker:
         """Map the learner's IPC-shared buckets (same GPU) and load them into the engine."""
         from rollout.gpu_weight_sync import IpcBuckets
 
-        self.engine.update_weights(dict(IpcBuckets.receive(handles, plan)), version)
-        return version
+        return self._load(dict(IpcBuckets.receive(handles, plan)), version)
 
     def version(self) -> int:
         return self.engine.version
+
+    def engine_call_count(self) -> int:
+        """Engine calls made so far (segments, agent turns): lets a caller see that a rollout is under way."""
+        return self.engine_calls
+
+
+@dataclasses.dataclass
+class _Partial:
+    """A single-turn completion being generated segment by segment."""
+
+    request: RolloutRequest
+    ids: list[int]
+    logprobs: list[float]
+    finish: str
+    spans: list[tuple[int, int, int]]
+    text: str = ""

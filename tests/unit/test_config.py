@@ -123,3 +123,13 @@ def test_staleness_bound_must_cover_the_mode():
         load(["rollout.mode=async", "rollout.max_staleness=0"])
     assert "rollout.max_staleness=1" in one_line(exc)
     assert load(["rollout.mode=async"]).rollout.max_staleness == 1
+
+
+def test_partial_rollouts_need_async_mode():
+    with pytest.raises(ConfigError) as exc:
+        load(["rollout.partial_rollouts=true"])
+    assert "rollout.partial_rollouts" in one_line(exc) and "rollout.mode=async" in one_line(exc)
+    with pytest.raises(ConfigError) as exc:
+        load(["rollout.mode=async", "rollout.partial_rollouts=true", "rollout.segment_tokens=0"])
+    assert "rollout.segment_tokens" in one_line(exc)
+    assert load(["rollout.mode=async", "rollout.partial_rollouts=true"]).rollout.segment_tokens == 16

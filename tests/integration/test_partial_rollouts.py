@@ -1,0 +1,74 @@
+"""Partial rollouts: a weight update that arrives while a rollout is generating lands between segments; each span
+of tokens is tagged with the version that produced it, and its rollout logprobs are that version's."""
+from __future__ import annotations
+
+import threading
+import time
+
+import torch
+
+from rl.batch import build_batch
+from rl.logprobs import sequence_logprobs
+from rollout.types import RolloutRequest, SamplingParams
+from rollout.worker import RolloutWorker
+
+
+def _requests(tok, n: int) -> list[RolloutRequest]:
+    reqs = []
+    for i in range(n):
+        text = tok.apply_chat_template([{"role": "user", "content": f"What is {i + 3} * {i + 7}?"}],
+                                       add_generation_prompt=True, tokenize=False)
+        reqs.append(RolloutRequest(i, "math", text, tok(text, add_special_tokens=False).input_ids))
+    return reqs
+
+
+def test_update_lands_mid_generation_and_spans_carry_versions(tiny_model_path, tiny_tokenizer):
+    worker = RolloutWorker("hf", tiny_model_path, threads=2, segment_tokens=2)
+    old_state = {k: v.detach().clone() for k, v in worker.engine.model.state_dict().items()}
+    gen = torch.Generator().manual_seed(0)
+    new_state = {k: v + 0.05 * torch.randn(v.shape, generator=gen) if v.is_floating_point() else v
+                 for k, v in old_state.items()}
+    params = SamplingParams(n=2, temperature=1.0, max_new_tokens=40, seed=0)
+    out: dict = {}
+    thread = threading.Thread(target=lambda: out.setdefault("trajs", worker.rollout(_requests(tiny_tokenizer, 4),
+                                                                                    params)))
+    thread.start()
+    while worker.engine_calls < 1:  # the first segment is done: the rollout is under way
+        time.sleep(0.001)
+    worker.update_weights(new_state, 1)  # waits for the engine lock, i.e. for the segment in flight
+    calls_at_update = worker.engine_calls
+    thread.join()
+    trajs = out["trajs"]
+    assert worker.engine_calls > calls_at_update, "the rollout ended before the update; lengthen it"
+    mixed = [t for t in trajs if t.versions == [0, 1]]
+    assert mixed, [t.version_spans for t in trajs]
+    for t in trajs:
+        assert t.policy_version == t.versions[0] == 0  # the oldest version counts for staleness
+        assert t.version_spans[0][0] == 0 and t.version_spans[-1][1] == len(t.response_ids)
+        assert all(a[1] == b[0] for a, b in zip(t.version_spans, t.version_spans[1:]))
+
+    batch = build_batch(trajs, torch.ones(len(trajs)), tiny_tokenizer.pad_token_id)
+    model = worker.engine.model
+    lp_new, _ = sequence_logprobs(model, batch.input_ids, batch.attention_mask, 1.0)
+    model.load_state_dict(old_state)
+    lp_old, _ = sequence_logprobs(model, batch.input_ids, batch.attention_mask, 1.0)
+    worst = {0: 0.0, 1: 0.0}
+    cross = 0.0  # how far the other version is: shows the two versions really differ
+    for i, t in enumerate(trajs):
+        offset = len(t.prompt_ids) - 1  # batch position predicting response token k is P - 1 + k
+        for start, end, v in t.version_spans:
+            mine, other = (lp_old, lp_new) if v == 0 else (lp_new, lp_old)
+            span = slice(offset + start, offset + end)
+            ref = batch.rollout_logprobs[i, span]
+            worst[v] = max(worst[v], (mine[i, span] - ref).abs().max().item())
+            cross = max(cross, (other[i, span] - ref).abs().max().item())
+    print(f"\npartial rollouts: {len(mixed)}/{len(trajs)} trajectories span versions 0 and 1; "
+          f"logprob max abs diff vs their own version {worst}, vs the other version {cross:.3f}")
+    assert max(worst.values()) < 1e-3 and cross > 1e-2
+
+
+def test_full_rollout_without_partial_is_one_call_and_one_span(tiny_model_path, tiny_tokenizer):
+    worker = RolloutWorker("hf", tiny_model_path, threads=2)
+    trajs = worker.rollout(_requests(tiny_tokenizer, 2), SamplingParams(n=2, max_new_tokens=24, seed=0))
+    assert worker.engine_calls == 1
+    assert all(t.version_spans == [(0, len(t.response_ids), 0)] for t in trajs)
