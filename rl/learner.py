@@ -117,7 +117,7 @@ class Learner:
         """Join the NCCL weight group as its sender (rank 0); returns the bucket plan the engines receive with."""
         from rollout.gpu_weight_sync import WeightGroup, plan_buckets, specs_of
 
-        self._wplan = plan_buckets(specs_of(self.engine.module.state_dict()), bucket_mb)
+        self._wplan = plan_buckets(specs_of(self._policy_weights()), bucket_mb)
         self._wgroup = WeightGroup(host, port, 0, world_size)
         return self._wplan
 
@@ -125,25 +125,31 @@ class Learner:
         """CUDA IPC sync (engines on this GPU): returns (GPU uuid, bucket plan)."""
         from rollout.gpu_weight_sync import IpcBuckets, gpu_uuid, plan_buckets, specs_of
 
-        self._wplan = plan_buckets(specs_of(self.engine.module.state_dict()), bucket_mb)
+        self._wplan = plan_buckets(specs_of(self._policy_weights()), bucket_mb)
         self._ipc = IpcBuckets()
         return gpu_uuid(), self._wplan
 
     def ipc_share(self) -> list:
         """IPC handles to the current weights (kept alive until ipc_release)."""
-        return self._ipc.share(self.engine.module.state_dict(), self._wplan)
+        return self._ipc.share(self._policy_weights(), self._wplan)
 
     def ipc_release(self) -> None:
         self._ipc.release()
 
     def broadcast_weights(self) -> int:
         """Send the current weights to every engine of the weight group (bytes sent)."""
-        return self._wgroup.send(self.engine.module.state_dict(), self._wplan)
+        return self._wgroup.send(self._policy_weights(), self._wplan)
 
     def get_weights(self) -> WeightPayload:
         """Full policy weights as a zero-copy object-store payload (rollout.weights.pack); ZeRO stages 0-2 keep
         full parameters on each rank."""
-        return pack({k: v.detach().to("cpu", copy=True) for k, v in self.engine.module.state_dict().items()})
+        return pack({k: v.detach().to("cpu", copy=True) for k, v in self._policy_weights().items()})
+
+    def _policy_weights(self) -> dict:
+        """The state dict engines load, tied duplicates (lm_head = embed_tokens) sent once."""
+        from rollout.weights import without_tied
+
+        return without_tied(self.engine.module.state_dict())
 
     def save(self, path: str) -> str:
         """HF-format checkpoint (model + tokenizer) loadable by AutoModelForCausalLM.from_pretrained."""

@@ -25,6 +25,20 @@ def pack(state_dict: Mapping[str, torch.Tensor]) -> WeightPayload:
     return out
 
 
+def without_tied(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Drop entries that alias an earlier entry's memory (tied weights such as lm_head = embed_tokens): engines
+    built from the same config re-tie them on load, so each tied tensor crosses the wire once."""
+    seen: set[tuple] = set()
+    out = {}
+    for name, t in state_dict.items():
+        key = (t.device, t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), tuple(t.stride()))
+        if key in seen:
+            continue
+        seen.add(key)
+        out[name] = t
+    return out
+
+
 def unpack(payload: WeightPayload) -> dict[str, torch.Tensor]:
     """Back to tensors without copying (read-only numpy buffers are wrapped as-is; load_state_dict copies)."""
     import warnings
