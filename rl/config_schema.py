@@ -16,7 +16,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "model.dtype": ("float32", "bfloat16", "float16"),
     "rollout.engine": ("hf", "vllm"),
     "rollout.mode": ("sync", "async"),
-    "rollout.weight_sync": ("object_store", "nccl", "cuda_ipc"),
+    "rollout.weight_sync": ("object_store", "nccl", "gloo", "cuda_ipc"),
     "algo.objective": ("mispo", "pg", "ppo_clip", "tis", "icepop", "gspo"),
     "algo.advantage": ("gae", "grpo", "group_mean", "rloo"),
     "algo.loss_agg": ("token_mean", "seq_mean_token_sum", "seq_mean_token_mean"),
@@ -115,8 +115,8 @@ class RolloutConfig:
     stream_chunk_prompts: int = 8  # prompts per rollout call; a finished chunk is scored while the next generates
     partial_rollouts: bool = False  # async only: a weight sync lands mid-generation (between segments / turns)
     segment_tokens: int = 16  # partial rollouts: single-turn completions are generated this many tokens at a time
-    weight_sync: str = "object_store"  # object_store (CPU, cross-node) | nccl (engine GPUs) | cuda_ipc (same GPU)
-    weight_bucket_mb: int = 256  # NCCL bucket size
+    weight_sync: str = "object_store"  # object_store | nccl (engine GPUs) | gloo (CPU broadcast) | cuda_ipc (same GPU)
+    weight_bucket_mb: int = 256  # bucket size of nccl / gloo / cuda_ipc syncs
     vllm: VLLMOptions = field(default_factory=lambda: VLLMOptions())
     hf: HFOptions = field(default_factory=lambda: HFOptions())
     agent: AgentConfig = field(default_factory=lambda: AgentConfig())
@@ -346,9 +346,9 @@ def validate_rl_config(cfg: RLConfig) -> list[str]:
                                                  cfg.actor.num_gpus_per_worker <= 0 or cfg.actor.num_workers != 1):
         errors.append("rollout.weight_sync: cuda_ipc needs the actor (one rank) and the rollout workers sharing "
                       "one GPU (fractional num_gpus_per_worker, e.g. 0.3 each)")
-    if cfg.rollout.weight_sync != "object_store" and cfg.rollout.engine != "hf":
-        errors.append(f"rollout.weight_sync: {cfg.rollout.weight_sync} is wired for the hf engine; vllm receives "
-                      "weights through object_store (its worker extension)")
+    if cfg.rollout.weight_sync == "cuda_ipc" and cfg.rollout.engine != "hf":
+        errors.append("rollout.weight_sync: cuda_ipc is wired for the hf engine; a vllm engine receives weights by "
+                      "object_store, nccl or gloo (inside its worker, through the worker extension)")
     if cfg.rollout.agent.max_turn_tokens > cfg.rollout.agent.max_total_tokens:
         errors.append("rollout.agent.max_turn_tokens: must be <= rollout.agent.max_total_tokens")
     batch = cfg.rollout.prompts_per_step * cfg.rollout.samples_per_prompt

@@ -113,13 +113,14 @@ class Learner:
 
         return free_port()
 
-    def init_weight_group(self, host: str, port: int, world_size: int, bucket_mb: int) -> list:
-        """Join the NCCL weight group as its sender (rank 0); returns the bucket plan the engines receive with."""
-        from rollout.gpu_weight_sync import WeightGroup, plan_buckets, specs_of
+    def init_weight_group(self, host: str, port: int, world_size: int, bucket_mb: int, backend: str = "nccl") -> list:
+        """Join the weight-broadcast group as its sender (rank 0); returns the bucket plan (plain lists) the
+        engines receive with."""
+        from rollout.gpu_weight_sync import WeightGroup, plan_buckets, plan_to_wire, specs_of
 
         self._wplan = plan_buckets(specs_of(self._policy_weights()), bucket_mb)
-        self._wgroup = WeightGroup(host, port, 0, world_size)
-        return self._wplan
+        self._wgroup = WeightGroup(host, port, 0, world_size, backend=backend)
+        return plan_to_wire(self._wplan)
 
     def ipc_init(self, bucket_mb: int) -> tuple[str, list]:
         """CUDA IPC sync (engines on this GPU): returns (GPU uuid, bucket plan)."""

@@ -2,6 +2,8 @@
 - object_store: rank 0's state dict as a zero-copy payload in Ray's object store; every engine reads it (CPU,
   colocated GPUs, cross-node).
 - nccl: a dedicated NCCL group (learner rank 0 + one rank per engine GPU); bucketed broadcast GPU to GPU.
+- gloo: the same bucketed broadcast over a gloo group, for CPU learners and engines (vLLM receives it inside its
+  worker process through the worker extension).
 - cuda_ipc: engines colocated on the learner's GPU map the learner's weight buckets through CUDA IPC handles.
 """
 from __future__ import annotations
@@ -34,8 +36,9 @@ def make_weight_sync(cfg: RolloutConfig, actor: Any, rollout_workers: Sequence[A
         return _ipc_sync(sender, rollout_workers, cfg.weight_bucket_mb, call)
     host = ray.get(sender.node_ip.remote())
     port, world = ray.get(sender.free_port.remote()), 1 + len(rollout_workers)
-    plan_ref = sender.init_weight_group.remote(host, port, world, cfg.weight_bucket_mb)
-    joins = [w.init_weight_group.remote(host, port, i + 1, world) for i, w in enumerate(rollout_workers)]
+    backend = cfg.weight_sync  # nccl | gloo
+    plan_ref = sender.init_weight_group.remote(host, port, world, cfg.weight_bucket_mb, backend)
+    joins = [w.init_weight_group.remote(host, port, i + 1, world, backend) for i, w in enumerate(rollout_workers)]
     plan = ray.get(plan_ref)
     ray.get(joins)
 

@@ -25,6 +25,17 @@ class Engine(ABC):
     def decode(self, token_ids: list[int]) -> str:
         """Text of `token_ids` without special tokens."""
 
+    def init_weight_group(self, host: str, port: int, rank: int, world_size: int, backend: str) -> None:
+        """Join the learner's weight-broadcast group (rollout/gpu_weight_sync.py) as receiver `rank`. Engines whose
+        weights live in another process (vLLM) override this and the next method to do it there."""
+        from rollout.gpu_weight_sync import WeightGroup
+
+        self._weight_group = WeightGroup(host, port, rank, world_size, backend=backend)
+
+    def receive_weights(self, plan: list, version: int) -> None:
+        """Receive one broadcast, bucket by bucket, and load it as `version`."""
+        self.update_weights(dict(self._weight_group.receive(plan)), version)
+
 
 def setup_engine(name: str, model_path: str, dtype: str, threads: int, batch_size: int,
                  options: dict | None = None) -> Engine:

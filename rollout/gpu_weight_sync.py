@@ -1,9 +1,10 @@
-"""GPU weight sync in buckets: NCCL broadcast from learner rank 0 to engines on other GPUs (WeightGroup), and
-CUDA IPC to engines on the learner's own GPU (IpcBuckets).
+"""Weight sync in buckets: a broadcast from learner rank 0 to the engines (WeightGroup: NCCL between GPUs, or the
+same broadcast over gloo for CPU learners and engines), and CUDA IPC to engines on the learner's own GPU
+(IpcBuckets).
 
-The weight group is its own NCCL communicator built from its own TCPStore, so it never touches the training
-process group (DeepSpeed's) or the engine's. Both sides agree on a bucket plan (names, shapes, dtypes), made
-once by the sender from its state dict and handed to the receivers through the driver.
+The weight group is its own communicator built from its own TCPStore, so it never touches the training process
+group (DeepSpeed's) or the engine's. Both sides agree on a bucket plan (names, shapes, dtypes), made once by the
+sender from its state dict and handed to the receivers through the driver (as plain lists: `plan_to_wire`).
 """
 from __future__ import annotations
 
@@ -49,20 +50,35 @@ def specs_of(state_dict: dict[str, torch.Tensor]) -> list[TensorSpec]:
     return [TensorSpec(k, tuple(v.shape), str(v.dtype).removeprefix("torch.")) for k, v in state_dict.items()]
 
 
+def plan_to_wire(plan: list[list[TensorSpec]]) -> list[list[list]]:
+    """Plain nested lists (any RPC serializer carries them, vLLM's included)."""
+    return [[[s.name, list(s.shape), s.dtype] for s in bucket] for bucket in plan]
+
+
+def plan_from_wire(wire: list) -> list[list[TensorSpec]]:
+    return [[s if isinstance(s, TensorSpec) else TensorSpec(s[0], tuple(s[1]), s[2]) for s in bucket]
+            for bucket in wire]
+
+
 class WeightGroup:
     """rank 0 sends; ranks 1..world_size-1 receive. Every rank must construct it at about the same time (the
-    TCPStore rendezvous waits up to `timeout_s`)."""
+    TCPStore rendezvous waits up to `timeout_s`). backend: nccl (GPU tensors) or gloo (CPU tensors)."""
 
-    def __init__(self, host: str, port: int, rank: int, world_size: int, timeout_s: float = 300.0) -> None:
+    def __init__(self, host: str, port: int, rank: int, world_size: int, timeout_s: float = 300.0,
+                 backend: str = "nccl") -> None:
         import torch.distributed as dist
 
-        if not torch.cuda.is_available():
+        if backend not in ("nccl", "gloo"):
+            raise ValueError(f"weight group backend {backend!r} is not one of ['nccl', 'gloo']")
+        if backend == "nccl" and not torch.cuda.is_available():
             raise RuntimeError("rollout.weight_sync=nccl needs CUDA GPUs on the learner and the engines; use "
-                               "object_store on CPU")
-        self.rank, self.world_size = rank, world_size
-        self.device = torch.device("cuda", torch.cuda.current_device())
-        store = dist.TCPStore(host, port, world_size, is_master=rank == 0, timeout=timedelta(seconds=timeout_s))
-        self.pg = dist.ProcessGroupNCCL(store, rank, world_size)
+                               "gloo or object_store on CPU")
+        self.rank, self.world_size, self.backend = rank, world_size, backend
+        self.device = torch.device("cuda", torch.cuda.current_device()) if backend == "nccl" else torch.device("cpu")
+        timeout = timedelta(seconds=timeout_s)
+        store = dist.TCPStore(host, port, world_size, is_master=rank == 0, timeout=timeout)
+        self.pg = (dist.ProcessGroupNCCL(store, rank, world_size) if backend == "nccl"
+                   else dist.ProcessGroupGloo(store, rank, world_size, timeout))
         self._broadcast(torch.zeros(1, device=self.device))  # establish the communicator now, not mid-sync
 
     def _broadcast(self, tensor: torch.Tensor) -> None:
@@ -75,16 +91,17 @@ class WeightGroup:
     def send(self, state_dict: dict[str, torch.Tensor], plan: list[list[TensorSpec]]) -> int:
         """Broadcast every bucket of `plan` from this rank (0); returns bytes sent."""
         sent = 0
-        for bucket in plan:
+        for bucket in plan_from_wire(plan):
             flat = torch.cat([state_dict[s.name].detach().reshape(-1).to(self.device) for s in bucket])
             self._broadcast(flat)
             sent += flat.numel() * flat.element_size()
-        torch.cuda.synchronize(self.device)
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
         return sent
 
     def receive(self, plan: list[list[TensorSpec]]) -> Iterator[tuple[str, torch.Tensor]]:
-        """Receive bucket by bucket; yields (name, tensor view into the bucket) on this rank's GPU."""
-        for bucket in plan:
+        """Receive bucket by bucket; yields (name, tensor view into the bucket) on this rank's device."""
+        for bucket in plan_from_wire(plan):
             flat = torch.empty(sum(s.numel for s in bucket), dtype=getattr(torch, bucket[0].dtype), device=self.device)
             self._broadcast(flat)
             offset = 0
@@ -112,7 +129,7 @@ class IpcBuckets:
 
         self.release()
         handles = []
-        for bucket in plan:
+        for bucket in plan_from_wire(plan):
             flat = torch.cat([state_dict[s.name].detach().reshape(-1) for s in bucket])
             self._keep.append(flat)
             handles.append(reduce_tensor(flat))
@@ -125,7 +142,7 @@ class IpcBuckets:
     @staticmethod
     def receive(handles: list[tuple], plan: list[list[TensorSpec]]) -> Iterator[tuple[str, torch.Tensor]]:
         """Map each shared bucket and yield (name, view); the caller copies before the sender releases."""
-        for (rebuild, args), bucket in zip(handles, plan):
+        for (rebuild, args), bucket in zip(handles, plan_from_wire(plan)):
             flat = rebuild(*args)
             offset = 0
             for s in bucket:

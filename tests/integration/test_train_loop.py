@@ -78,14 +78,17 @@ def test_objective_and_advantage_variants_run(tmp_path, tiny_model_path, overrid
 
 
 @pytest.mark.vllm
-def test_two_steps_with_the_vllm_engine(tmp_path, tiny_model_path):
+@pytest.mark.parametrize("weight_sync", ["object_store", "gloo"])
+def test_two_steps_with_the_vllm_engine(tmp_path, tiny_model_path, weight_sync):
+    """object_store: safetensors buckets through collective_rpc; gloo: the learner broadcasts, vLLM's worker
+    receives inside its own process (the CPU twin of nccl)."""
     from rl.train import main
 
     run_dir = tmp_path / "run"
     rc = main(["--config", "mispo_math_code.yaml", "trainer.total_steps=2", f"trainer.run_dir={run_dir}",
                "rollout.engine=vllm", "rollout.vllm.gpu_memory_utilization=0.1", "rollout.prompts_per_step=8",
                "rollout.samples_per_prompt=4", "actor.micro_batch_size=4", "logging.progress_bar=false",
-               "logging.wandb.mode=disabled"])
+               "logging.wandb.mode=disabled", f"rollout.weight_sync={weight_sync}"])
     assert rc == 0
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     # step 2 generated with weights synced into vLLM after step 1: pi_old and pi_rollout still agree

@@ -54,3 +54,25 @@ def test_vllm_logprobs_agree_before_and_after_weight_update(engine, tiny_model_p
     print(f"\nvLLM logprob agreement: max abs diff {before:.2e} (initial weights, T=0.7), {after:.2e} after an "
           f"in-memory update (T=1.0); vs the pre-update model {stale:.2f}")
     assert before < 1e-3 and after < 1e-3 and stale > 1e-2 and engine.version == 1
+
+
+def test_vllm_receives_a_gloo_broadcast_inside_its_worker(engine, tiny_model_path, tiny_tokenizer, gloo_broadcast):
+    """rollout.weight_sync=gloo (the CPU twin of nccl): the learner (rank 0, here the test) broadcasts bucketed
+    weights; vLLM's worker joins the group through the worker extension and loads them in place."""
+    from transformers import AutoModelForCausalLM
+
+    from rollout.types import SamplingParams
+    from rollout.weights import without_tied
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_path)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    buckets, sent = gloo_broadcast(engine, without_tied(model.state_dict()), 7)
+    text = tiny_tokenizer.apply_chat_template([{"role": "user", "content": "What is 6 * 9?"}],
+                                              add_generation_prompt=True, tokenize=False)
+    ids = tiny_tokenizer(text, add_special_tokens=False).input_ids
+    out = engine.generate([ids], SamplingParams(n=4, temperature=1.0, max_new_tokens=24, seed=2))[0]
+    diff = _max_diff(model, ids, out, 1.0)
+    print(f"\nvLLM after a gloo broadcast ({buckets} buckets, {sent / 1e6:.1f} MB): max abs logprob diff {diff:.2e}")
+    assert buckets > 1 and diff < 1e-3 and engine.version == 7
