@@ -99,8 +99,10 @@ def sample_responses(model_path: str, name: str, rows: list[PromptRow], cfg: Gen
     tokenizer = AutoTokenizer.from_pretrained(model_path)
     engine = setup_engine(cfg.engine, model_path, dtype, cfg.torch_threads, cfg.batch_size)
     params = SamplingParams(n=n, temperature=temperature, top_p=cfg.top_p, max_new_tokens=max_new_tokens, seed=seed)
-    outs = engine.generate([chat_prompt_ids(tokenizer, r.prompt) for r in rows], params)
-    del engine
+    try:
+        outs = engine.generate([chat_prompt_ids(tokenizer, r.prompt) for r in rows], params)
+    finally:
+        engine.close()  # one engine at a time: a vLLM engine's processes and memory go before the next expert's
     return [Sample(r, name, c.text, len(c.token_ids), c.finish_reason == "length")
             for r, group in zip(rows, outs) for c in group]
 

@@ -25,6 +25,9 @@ class Engine(ABC):
     def decode(self, token_ids: list[int]) -> str:
         """Text of `token_ids` without special tokens."""
 
+    def close(self) -> None:
+        """Release the engine's processes and memory (vLLM's engine core and workers); default: nothing to do."""
+
     def init_weight_group(self, host: str, port: int, rank: int, world_size: int, backend: str) -> None:
         """Join the learner's weight-broadcast group (rollout/gpu_weight_sync.py) as receiver `rank`. Engines whose
         weights live in another process (vLLM) override this and the next method to do it there."""

@@ -77,3 +77,9 @@ def receive_weights(llm: Any, plan: list) -> None:
     from rollout.gpu_weight_sync import plan_to_wire, plan_from_wire
 
     llm.collective_rpc("mispo_receive_weights", args=(plan_to_wire(plan_from_wire(plan)),))
+
+
+def shutdown(llm: Any) -> None:
+    """Stop the engine core and its worker processes now (not whenever the LLM object is collected: a process
+    exiting with a live engine core waits on it forever)."""
+    llm.llm_engine.engine_core.shutdown()

@@ -47,6 +47,9 @@ class VLLMEngine(Engine):
         vllm_compat.load_weights(self.llm, dict(state_dict))
         self.version = version
 
+    def close(self) -> None:
+        vllm_compat.shutdown(self.llm)
+
     def init_weight_group(self, host: str, port: int, rank: int, world_size: int, backend: str) -> None:
         """The group is joined inside vLLM's worker process (the worker extension), where the weights live."""
         vllm_compat.init_weight_group(self.llm, host, port, rank, world_size, backend)

@@ -125,11 +125,12 @@ class RolloutWorker:
         return out
 
     def close(self) -> None:
-        """Release environments (their sandbox containers)."""
+        """Release environments (their sandbox containers) and the engine's processes."""
         for envs in self.envs.values():
             for env in envs:
                 env.close()
         self.envs = {}
+        self.engine.close()
 
     def update_weights(self, state_dict: Mapping[str, object], version: int) -> int:
         """Accepts a tensor state dict or a zero-copy payload from rollout.weights.pack."""

@@ -2,12 +2,16 @@
 
     python scripts/bench/weight_sync.py [--hidden 512] [--layers 8] [--reps 3] [--methods ray hf_local vllm]
 
-Builds a random Qwen2-shape model of the requested size (fp32), then times a full sync of its state dict:
+Builds a random Qwen2-shape model of the requested size (fp32), then times a full sync of its state dict (tied
+weights once, as the learner sends them):
 - hf_local:  load_state_dict into an HF model in the same process (the floor: a memory copy)
 - ray:       learner actor -> Ray object store -> HF rollout worker actor, numpy payload read zero-copy
              (rollout/weights.py; rl/train.py's path for the hf engine)
 - ray_tensors: the same with plain torch tensors (pickled in-band), for comparison
 - vllm:      state dict -> in-memory safetensors buckets -> collective_rpc -> vLLM worker reload (+ CPU repack)
+- gloo:      (CPU) the driver broadcasts as learner rank 0 over a gloo weight group -> HF rollout worker actor
+             (rollout.weight_sync=gloo, the CPU twin of nccl)
+- vllm_gloo: the same broadcast received inside vLLM's worker process (worker extension) and loaded (+ repack)
 - nccl:      (2+ GPUs) learner-side sender on GPU 0 -> RolloutWorker's HF engine on GPU 1 through the
              bucketed NCCL weight group (rollout/gpu_weight_sync.py; rollout.weight_sync=nccl), broadcast + load
 - ray_gpu:   (2+ GPUs) the object-store path between the same two GPUs (GPU -> host -> object store -> GPU)
@@ -49,7 +53,9 @@ def build_model(out: Path, hidden: int, layers: int, preset: str | None = None,
     model = Qwen2ForCausalLM(cfg).to(getattr(torch, dtype))
     model.save_pretrained(out)
     tok.save_pretrained(out)
-    nbytes = sum(t.numel() * t.element_size() for t in model.state_dict().values())
+    from rollout.weights import without_tied
+
+    nbytes = sum(t.numel() * t.element_size() for t in without_tied(model.state_dict()).values())  # tied: once
     return out, nbytes
 
 
@@ -62,7 +68,9 @@ class _Holder:
     def weights(self, zero_copy: bool = True):
         from rollout.weights import pack
 
-        sd = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        from rollout.weights import without_tied
+
+        sd = {k: v.detach().clone() for k, v in without_tied(self.model.state_dict()).items()}
         return pack(sd) if zero_copy else sd
 
 
@@ -77,8 +85,11 @@ def time_reps(fn, reps: int) -> float:
 def bench_hf_local(path: Path, reps: int) -> float:
     from transformers import AutoModelForCausalLM
 
+    from rollout.weights import without_tied
+
     src, dst = AutoModelForCausalLM.from_pretrained(path), AutoModelForCausalLM.from_pretrained(path)
-    return time_reps(lambda: dst.load_state_dict({k: v.clone() for k, v in src.state_dict().items()}), reps)
+    return time_reps(lambda: dst.load_state_dict({k: v.clone() for k, v in without_tied(src.state_dict()).items()},
+                                                 strict=False), reps)
 
 
 def bench_ray(path: Path, reps: int, zero_copy: bool = True) -> float:
@@ -106,6 +117,11 @@ class _GpuSender:
 
         self.model = AutoModelForCausalLM.from_pretrained(path, torch_dtype=getattr(torch, dtype)).cuda()
 
+    def _sd(self) -> dict:
+        from rollout.weights import without_tied
+
+        return without_tied(self.model.state_dict())  # what Learner._policy_weights sends
+
     def addr(self) -> tuple[str, int]:
         import ray
 
@@ -116,24 +132,24 @@ class _GpuSender:
     def init_group(self, host: str, port: int, world: int) -> list:
         from rollout.gpu_weight_sync import WeightGroup, plan_buckets, specs_of
 
-        self.plan = plan_buckets(specs_of(self.model.state_dict()))
+        self.plan = plan_buckets(specs_of(self._sd()))
         self.group = WeightGroup(host, port, 0, world)
         return self.plan
 
     def send(self) -> int:
-        return self.group.send(self.model.state_dict(), self.plan)
+        return self.group.send(self._sd(), self.plan)
 
     def ipc_share(self) -> tuple[list, list]:
         from rollout.gpu_weight_sync import IpcBuckets, plan_buckets, specs_of
 
         if not hasattr(self, "ipc"):
-            self.ipc, self.plan = IpcBuckets(), plan_buckets(specs_of(self.model.state_dict()))
-        return self.ipc.share(self.model.state_dict(), self.plan), self.plan
+            self.ipc, self.plan = IpcBuckets(), plan_buckets(specs_of(self._sd()))
+        return self.ipc.share(self._sd(), self.plan), self.plan
 
     def weights(self):
         from rollout.weights import pack
 
-        return pack({k: v.detach().cpu() for k, v in self.model.state_dict().items()})
+        return pack({k: v.detach().cpu() for k, v in self._sd().items()})
 
 
 def bench_gpu_pair(path: Path, reps: int, dtype: str, nccl: bool = False, ipc: bool = False,
@@ -173,7 +189,59 @@ def bench_vllm(path: Path, reps: int) -> float:
     engine = VLLMEngine(str(path), gpu_memory_utilization=0.1, enforce_eager=True)
     sd = AutoModelForCausalLM.from_pretrained(path).state_dict()
     version = iter(range(1, 10**6))
-    return time_reps(lambda: engine.update_weights(sd, next(version)), reps)
+    try:
+        return time_reps(lambda: engine.update_weights(sd, next(version)), reps)
+    finally:
+        engine.close()
+
+
+def bench_gloo(path: Path, reps: int, engine: str = "hf") -> float:
+    """rollout.weight_sync=gloo: the driver broadcasts as learner rank 0 to an HF engine in a Ray rollout worker
+    (engine=hf) or to a vLLM engine's worker process (engine=vllm, through the worker extension)."""
+    import threading
+
+    import ray
+    from transformers import AutoModelForCausalLM
+
+    from rl.learner_group import free_port
+    from rollout.gpu_weight_sync import WeightGroup, plan_buckets, plan_to_wire, specs_of
+    from rollout.weights import without_tied
+    from rollout.worker import RolloutWorker
+
+    sd = without_tied(AutoModelForCausalLM.from_pretrained(path).state_dict())
+    plan = plan_to_wire(plan_buckets(specs_of(sd)))
+    port, version = free_port(), iter(range(1, 10**6))
+    if engine == "vllm":
+        from rollout.vllm_engine import VLLMEngine
+
+        receiver = VLLMEngine(str(path), gpu_memory_utilization=0.1, enforce_eager=True)
+        join = lambda: receiver.init_weight_group("127.0.0.1", port, 1, 2, "gloo")  # noqa: E731
+        recv = lambda v: receiver.receive_weights(plan, v)  # noqa: E731
+    else:
+        ray.init(include_dashboard=False)
+        actor = ray.remote(RolloutWorker).remote("hf", str(path))
+        join = lambda: ray.get(actor.init_weight_group.remote("127.0.0.1", port, 1, 2, "gloo"))  # noqa: E731
+        recv = lambda v: ray.get(actor.receive_weights.remote(plan, v))  # noqa: E731
+    group = None
+    try:
+        t = threading.Thread(target=join)
+        t.start()
+        group = WeightGroup("127.0.0.1", port, 0, 2, backend="gloo")
+        t.join()
+
+        def once() -> None:
+            r = threading.Thread(target=recv, args=(next(version),))
+            r.start()
+            group.send(sd, plan)
+            r.join()
+        return time_reps(once, reps)
+    finally:
+        if group is not None:
+            group.close()
+        if engine == "vllm":
+            receiver.close()
+        else:
+            ray.shutdown()
 
 
 def main() -> None:
@@ -181,11 +249,12 @@ def main() -> None:
     p.add_argument("--hidden", type=int, default=512)
     p.add_argument("--layers", type=int, default=8)
     p.add_argument("--reps", type=int, default=3)
-    p.add_argument("--methods", nargs="+", default=["hf_local", "ray", "ray_tensors", "vllm"])
+    p.add_argument("--methods", nargs="+", default=["hf_local", "ray", "ray_tensors", "gloo", "vllm", "vllm_gloo"])
     p.add_argument("--preset", choices=sorted(PRESETS), default=None)
     p.add_argument("--dtype", default="float32", choices=["float32", "bfloat16"])
     args = p.parse_args()
-    benches = {"hf_local": bench_hf_local, "ray": bench_ray, "vllm": bench_vllm,
+    benches = {"hf_local": bench_hf_local, "ray": bench_ray, "vllm": bench_vllm, "gloo": bench_gloo,
+               "vllm_gloo": lambda path, reps: bench_gloo(path, reps, engine="vllm"),
                "ray_tensors": lambda path, reps: bench_ray(path, reps, zero_copy=False),
                "nccl": lambda path, reps: bench_gpu_pair(path, reps, args.dtype, nccl=True),
                "ray_gpu": lambda path, reps: bench_gpu_pair(path, reps, args.dtype),

@@ -16,7 +16,7 @@ def engine(tiny_model_path):
 
     eng = VLLMEngine(tiny_model_path, dtype="float32", gpu_memory_utilization=0.1, enforce_eager=True)
     yield eng
-    del eng
+    eng.close()
 
 
 def _max_diff(model, prompt_ids, completions, temperature):
