@@ -12,7 +12,7 @@ def make_llm(model_path: str, dtype: str, seed: int, gpu_memory_utilization: flo
     kwargs: dict[str, Any] = dict(
         model=model_path, dtype=dtype, seed=seed, gpu_memory_utilization=gpu_memory_utilization,
         enforce_eager=enforce_eager, logprobs_mode="processed_logprobs",  # logprobs at the sampling temperature
-        worker_extension_cls="rollout.vllm_worker_ext.WeightUpdateExtension", enable_prefix_caching=False,
+        worker_extension_cls="rollout.vllm_worker_ext.WeightUpdateExtension", enable_prefix_caching=True,
     )
     if max_model_len:
         kwargs["max_model_len"] = max_model_len
@@ -58,7 +58,15 @@ def load_weights(llm: Any, state_dict: dict[str, Any], bucket_bytes: int = 256 <
     for bucket in buckets:
         llm.collective_rpc("mispo_stage_weights", args=(save(bucket),))
     llm.collective_rpc("mispo_commit_weights")
+    reset_prefix_cache(llm)
     return len(buckets)
+
+
+def reset_prefix_cache(llm: Any) -> None:
+    """Forget cached KV blocks after a weight update: they were computed by the old weights, and reusing them
+    would make every prompt prefix (and each agent turn's history) attend to stale keys and values."""
+    if not llm.reset_prefix_cache():
+        raise RuntimeError("vLLM refused to reset its prefix cache after a weight update (requests still running?)")
 
 
 def init_weight_group(llm: Any, host: str, port: int, rank: int, world_size: int, backend: str) -> None:
@@ -77,6 +85,7 @@ def receive_weights(llm: Any, plan: list) -> None:
     from rollout.gpu_weight_sync import plan_to_wire, plan_from_wire
 
     llm.collective_rpc("mispo_receive_weights", args=(plan_to_wire(plan_from_wire(plan)),))
+    reset_prefix_cache(llm)
 
 
 def shutdown(llm: Any) -> None:
