@@ -78,19 +78,27 @@ def test_objective_and_advantage_variants_run(tmp_path, tiny_model_path, overrid
 
 
 @pytest.mark.vllm
-@pytest.mark.parametrize("weight_sync", ["object_store", "gloo"])
-def test_two_steps_with_the_vllm_engine(tmp_path, tiny_model_path, weight_sync):
-    """object_store: safetensors buckets through collective_rpc; gloo: the learner broadcasts, vLLM's worker
-    receives inside its own process (the CPU twin of nccl)."""
+@pytest.mark.parametrize("overrides", [
+    ["rollout.weight_sync=object_store"],
+    ["rollout.weight_sync=gloo", "rollout.mode=async", "rollout.partial_rollouts=true", "rollout.segment_tokens=8"],
+], ids=["sync-object_store", "async-partial-gloo"])
+def test_two_steps_with_the_vllm_engine(tmp_path, tiny_model_path, overrides):
+    """object_store: safetensors buckets through collective_rpc. gloo (the CPU twin of nccl): the learner
+    broadcasts and vLLM's worker receives inside its own process, here on the rollout actor's weights thread while
+    an async rollout may still be generating (partial rollouts)."""
     from rl.train import main
 
     run_dir = tmp_path / "run"
     rc = main(["--config", "mispo_math_code.yaml", "trainer.total_steps=2", f"trainer.run_dir={run_dir}",
                "rollout.engine=vllm", "rollout.vllm.gpu_memory_utilization=0.1", "rollout.prompts_per_step=8",
                "rollout.samples_per_prompt=4", "actor.micro_batch_size=4", "logging.progress_bar=false",
-               "logging.wandb.mode=disabled", f"rollout.weight_sync={weight_sync}"])
+               "logging.wandb.mode=disabled", *overrides])
     assert rc == 0
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
-    # step 2 generated with weights synced into vLLM after step 1: pi_old and pi_rollout still agree
-    assert rows[1]["policy/version"] == 2.0 and rows[1]["mispo/keep_frac"] > 0.95
-    assert abs(rows[1]["mispo/ratio_max"] - 1.0) < 1e-3
+    assert rows[1]["policy/version"] == 2.0
+    if "rollout.mode=async" in overrides:
+        # step 2's batch started under version 0 (oldest token), nothing dropped
+        assert rows[1]["policy/staleness_mean"] == 1.0 and rows[1]["rollout/dropped_stale"] == 0.0
+    else:
+        # step 2 generated with weights synced into vLLM after step 1: pi_old and pi_rollout still agree
+        assert rows[1]["mispo/keep_frac"] > 0.95 and abs(rows[1]["mispo/ratio_max"] - 1.0) < 1e-3
