@@ -341,7 +341,7 @@ def validate_rl_config(cfg: RLConfig) -> list[str]:
                           f"rewards.domains.{domain}.verifier: env")
     if cfg.rollout.weight_sync == "nccl" and (cfg.rollout.num_gpus_per_worker < 1 or cfg.actor.num_gpus_per_worker <= 0):
         errors.append("rollout.weight_sync: nccl needs the actor on a GPU and each rollout worker on its own GPU "
-                      "(rollout.num_gpus_per_worker=1); colocated or CPU engines use object_store")
+                      "(rollout.num_gpus_per_worker=1); colocated engines use cuda_ipc, CPU ones gloo or object_store")
     if cfg.rollout.weight_sync == "cuda_ipc" and (cfg.rollout.num_gpus_per_worker <= 0 or
                                                  cfg.actor.num_gpus_per_worker <= 0 or cfg.actor.num_workers != 1):
         errors.append("rollout.weight_sync: cuda_ipc needs the actor (one rank) and the rollout workers sharing "
@@ -349,6 +349,13 @@ def validate_rl_config(cfg: RLConfig) -> list[str]:
     if cfg.rollout.weight_sync == "cuda_ipc" and cfg.rollout.engine != "hf":
         errors.append("rollout.weight_sync: cuda_ipc is wired for the hf engine; a vllm engine receives weights by "
                       "object_store, nccl or gloo (inside its worker, through the worker extension)")
+    if cfg.rollout.engine == "vllm" and cfg.rollout.vllm.max_model_len:
+        longest = cfg.data.max_prompt_tokens + (cfg.rollout.agent.max_total_tokens if cfg.rollout.agent.domains
+                                                else cfg.rollout.max_new_tokens)
+        if longest > cfg.rollout.vllm.max_model_len:
+            errors.append(f"rollout.vllm.max_model_len: {cfg.rollout.vllm.max_model_len} is shorter than the longest "
+                          f"sequence ({longest} = data.max_prompt_tokens + the response budget); raise it or lower "
+                          "data.max_prompt_tokens / rollout.max_new_tokens")
     if cfg.rollout.agent.max_turn_tokens > cfg.rollout.agent.max_total_tokens:
         errors.append("rollout.agent.max_turn_tokens: must be <= rollout.agent.max_total_tokens")
     batch = cfg.rollout.prompts_per_step * cfg.rollout.samples_per_prompt

@@ -124,11 +124,11 @@ class Learner:
 
     def ipc_init(self, bucket_mb: int) -> tuple[str, list]:
         """CUDA IPC sync (engines on this GPU): returns (GPU uuid, bucket plan)."""
-        from rollout.gpu_weight_sync import IpcBuckets, gpu_uuid, plan_buckets, specs_of
+        from rollout.gpu_weight_sync import IpcBuckets, gpu_uuid, plan_buckets, plan_to_wire, specs_of
 
         self._wplan = plan_buckets(specs_of(self._policy_weights()), bucket_mb)
         self._ipc = IpcBuckets()
-        return gpu_uuid(), self._wplan
+        return gpu_uuid(), plan_to_wire(self._wplan)
 
     def ipc_share(self) -> list:
         """IPC handles to the current weights (kept alive until ipc_release)."""

@@ -85,9 +85,10 @@ def staleness_stats(trajs: Sequence[Trajectory], learner_version: int) -> dict[s
         return {}
     lag = [learner_version - t.policy_version for t in trajs]
     tokens, weighted = 0, 0.0
-    for t in trajs:
+    for t in trajs:  # policy tokens only (loss mask 1): observations belong to no version
         spans = t.version_spans or [(0, len(t.response_ids), t.policy_version)]
         for start, end, v in spans:
-            tokens += end - start
-            weighted += (end - start) * (learner_version - v)
+            n = sum(t.loss_mask[start:end])
+            tokens += n
+            weighted += n * (learner_version - v)
     return {"policy/staleness_mean": sum(lag) / len(lag), "policy/staleness_token_mean": weighted / max(tokens, 1)}

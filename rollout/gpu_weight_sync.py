@@ -62,10 +62,14 @@ def plan_from_wire(wire: list) -> list[list[TensorSpec]]:
 
 class WeightGroup:
     """rank 0 sends; ranks 1..world_size-1 receive. Every rank must construct it at about the same time (the
-    TCPStore rendezvous waits up to `timeout_s`). backend: nccl (GPU tensors) or gloo (CPU tensors)."""
+    TCPStore rendezvous waits up to `timeout_s`). backend: nccl (GPU tensors) or gloo (CPU tensors).
+
+    collective_timeout_s bounds one broadcast. Without partial rollouts a receiver joins only after its queued
+    rollout ends (agent episodes can take many minutes on CPU) while the sender is already waiting, so it is long.
+    """
 
     def __init__(self, host: str, port: int, rank: int, world_size: int, timeout_s: float = 300.0,
-                 backend: str = "nccl") -> None:
+                 backend: str = "nccl", collective_timeout_s: float = 3600.0) -> None:
         import torch.distributed as dist
 
         if backend not in ("nccl", "gloo"):
@@ -75,10 +79,14 @@ class WeightGroup:
                                "gloo or object_store on CPU")
         self.rank, self.world_size, self.backend = rank, world_size, backend
         self.device = torch.device("cuda", torch.cuda.current_device()) if backend == "nccl" else torch.device("cpu")
-        timeout = timedelta(seconds=timeout_s)
-        store = dist.TCPStore(host, port, world_size, is_master=rank == 0, timeout=timeout)
-        self.pg = (dist.ProcessGroupNCCL(store, rank, world_size) if backend == "nccl"
-                   else dist.ProcessGroupGloo(store, rank, world_size, timeout))
+        store = dist.TCPStore(host, port, world_size, is_master=rank == 0, timeout=timedelta(seconds=timeout_s))
+        collective = timedelta(seconds=collective_timeout_s)
+        if backend == "nccl":
+            opts = dist.ProcessGroupNCCL.Options()
+            opts._timeout = collective
+            self.pg = dist.ProcessGroupNCCL(store, rank, world_size, opts)
+        else:
+            self.pg = dist.ProcessGroupGloo(store, rank, world_size, collective)
         self._broadcast(torch.zeros(1, device=self.device))  # establish the communicator now, not mid-sync
 
     def _broadcast(self, tensor: torch.Tensor) -> None:

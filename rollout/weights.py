@@ -28,14 +28,22 @@ def pack(state_dict: Mapping[str, torch.Tensor]) -> WeightPayload:
 def without_tied(state_dict: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Drop entries that alias an earlier entry's memory (tied weights such as lm_head = embed_tokens): engines
     built from the same config re-tie them on load, so each tied tensor crosses the wire once."""
-    seen: set[tuple] = set()
+    names: dict[tuple, str] = {}
     out = {}
     for name, t in state_dict.items():
-        key = (t.device, t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), tuple(t.stride()))
-        if key in seen:
+        if t.numel() == 0:  # empty tensors share a null pointer without being tied
+            out[name] = t
             continue
-        seen.add(key)
-        out[name] = t
+        key = (t.device, t.dtype, t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape),
+               tuple(t.stride()))
+        kept = names.get(key)
+        if kept is None:
+            names[key] = name
+            out[name] = t
+        elif "lm_head" in kept and "lm_head" not in name:  # keep the embedding's name: tied models load it
+            del out[kept]
+            names[key] = name
+            out[name] = t
     return out
 
 

@@ -67,32 +67,37 @@ class RolloutWorker:
 
     def _single_turn(self, requests: list[RolloutRequest], params: SamplingParams) -> list[list[Trajectory]]:
         step = self.segment_tokens or params.max_new_tokens
-        first, version = self._generate([r.prompt_ids for r in requests],
-                                        dataclasses.replace(params, max_new_tokens=min(step, params.max_new_tokens)))
+        budget = min(step, params.max_new_tokens)
+        first, first_version = self._generate([r.prompt_ids for r in requests],
+                                              dataclasses.replace(params, max_new_tokens=budget))
         states = [_Partial(req, list(c.token_ids), list(c.logprobs), c.finish_reason, [], c.text)
                   for req, comps in zip(requests, first) for c in comps]
         for s in states:
-            add_span(s.spans, 0, len(s.ids), version)
+            add_span(s.spans, 0, len(s.ids), first_version)
+            s.open = self.segment_tokens > 0 and s.finish == "length" and len(s.ids) == budget
         rounds = 0
-        while True:  # partial rollouts only: continue unfinished completions one segment at a time
-            todo = [s for s in states if s.finish == "length" and len(s.ids) < params.max_new_tokens]
+        while True:  # partial rollouts only: continue completions that stopped at the segment budget
+            todo = [s for s in states if s.open and len(s.ids) < params.max_new_tokens]
             if not todo:
                 break
             rounds += 1
             budget = min(step, min(params.max_new_tokens - len(s.ids) for s in todo))
-            seed = None if params.seed is None else params.seed + rounds
+            # seed=None: a per-call seed would give siblings of one prompt the same draws from here on (vLLM seeds
+            # each request); segment timing makes partial rollouts non-reproducible anyway
             outs, version = self._generate([list(s.request.prompt_ids) + s.ids for s in todo],
-                                           dataclasses.replace(params, n=1, max_new_tokens=budget, seed=seed))
+                                           dataclasses.replace(params, n=1, max_new_tokens=budget, seed=None))
             for s, (c,) in zip(todo, outs):
                 add_span(s.spans, len(s.ids), len(s.ids) + len(c.token_ids), version)
                 s.ids += c.token_ids
                 s.logprobs += c.logprobs
                 s.finish = c.finish_reason
+                # fewer tokens than asked with "length" = the engine's context limit: truncated, not resumable
+                s.open = c.finish_reason == "length" and len(c.token_ids) == budget
         trajs = [Trajectory(
             group_id=s.request.group_id, domain=s.request.domain, prompt_text=s.request.prompt_text,
             prompt_ids=list(s.request.prompt_ids), response_ids=s.ids,
             response_text=self.engine.decode(s.ids) if rounds else s.text, rollout_logprobs=s.logprobs,
-            loss_mask=[1] * len(s.ids), policy_version=min(v for _, _, v in s.spans) if s.spans else version,
+            loss_mask=[1] * len(s.ids), policy_version=min(v for _, _, v in s.spans) if s.spans else first_version,
             truncated=s.finish == "length", reference=s.request.reference, metadata=s.request.metadata,
             version_spans=s.spans) for s in states]
         return [trajs[i * params.n:(i + 1) * params.n] for i in range(len(requests))]
@@ -130,7 +135,8 @@ class RolloutWorker:
             for env in envs:
                 env.close()
         self.envs = {}
-        self.engine.close()
+        with self._engine_lock:
+            self.engine.close()
 
     def update_weights(self, state_dict: Mapping[str, object], version: int) -> int:
         """Accepts a tensor state dict or a zero-copy payload from rollout.weights.pack."""
@@ -177,3 +183,4 @@ class _Partial:
     finish: str
     spans: list[tuple[int, int, int]]
     text: str = ""
+    open: bool = False  # stopped at the segment budget: the next segment continues it

@@ -9,7 +9,8 @@ import torch
 
 from rl.batch import build_batch
 from rl.logprobs import sequence_logprobs
-from rollout.types import RolloutRequest, SamplingParams
+from rollout.base import Engine
+from rollout.types import Completion, RolloutRequest, SamplingParams
 from rollout.worker import RolloutWorker
 
 
@@ -72,3 +73,38 @@ def test_full_rollout_without_partial_is_one_call_and_one_span(tiny_model_path, 
     trajs = worker.rollout(_requests(tiny_tokenizer, 2), SamplingParams(n=2, max_new_tokens=24, seed=0))
     assert worker.engine_calls == 1
     assert all(t.version_spans == [(0, len(t.response_ids), 0)] for t in trajs)
+
+
+class _ContextLimitedEngine(Engine):
+    """A deterministic engine with a context window: emits token 5 until `max_new_tokens` or the window is full
+    (then finish "length" with fewer tokens than asked, as vLLM does at max_model_len)."""
+
+    def __init__(self, window: int) -> None:
+        self.window, self.calls = window, 0
+
+    def generate(self, prompts: list[list[int]], params: SamplingParams) -> list[list[Completion]]:
+        self.calls += 1
+        out = []
+        for p in prompts:
+            n = max(0, min(params.max_new_tokens, self.window - len(p)))
+            out.append([Completion([5] * n, [-0.1] * n, "length", "x" * n) for _ in range(params.n)])
+        return out
+
+    def update_weights(self, state_dict, version: int) -> None:
+        self.version = version
+
+    def decode(self, token_ids: list[int]) -> str:
+        return "x" * len(token_ids)
+
+
+def test_segments_stop_at_the_engine_context_limit(tiny_model_path):
+    worker = RolloutWorker("hf", tiny_model_path, threads=1, segment_tokens=4)
+    worker.engine = _ContextLimitedEngine(window=14)
+    req = RolloutRequest(0, "math", "p", [1] * 8)  # 6 tokens of room: segments of 4, then 2 (context full)
+    (traj,) = worker.rollout([req], SamplingParams(n=1, max_new_tokens=64))
+    assert len(traj.response_ids) == 6 and traj.truncated and worker.engine.calls == 2
+    assert traj.version_spans == [(0, 6, 0)]
+    worker = RolloutWorker("hf", tiny_model_path, threads=1)  # no partial rollouts: one call, never continued
+    worker.engine = _ContextLimitedEngine(window=14)
+    (traj,) = worker.rollout([req], SamplingParams(n=1, max_new_tokens=64))
+    assert len(traj.response_ids) == 6 and traj.truncated and worker.engine.calls == 1

@@ -133,3 +133,10 @@ def test_partial_rollouts_need_async_mode():
         load(["rollout.mode=async", "rollout.partial_rollouts=true", "rollout.segment_tokens=0"])
     assert "rollout.segment_tokens" in one_line(exc)
     assert load(["rollout.mode=async", "rollout.partial_rollouts=true"]).rollout.segment_tokens == 16
+
+
+def test_vllm_context_must_hold_prompt_and_response():
+    with pytest.raises(ConfigError) as exc:
+        load(["rollout.engine=vllm", "rollout.vllm.max_model_len=100", "data.max_prompt_tokens=64",
+              "rollout.max_new_tokens=64"])
+    assert "rollout.vllm.max_model_len" in one_line(exc) and "128" in one_line(exc)

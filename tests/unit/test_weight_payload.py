@@ -38,3 +38,12 @@ def test_tied_weights_cross_once_and_reload_tied():
     # views of one storage at different offsets are distinct tensors, not ties
     base = torch.arange(8.0)
     assert set(without_tied({"a": base[:4], "b": base[4:]})) == {"a", "b"}
+
+
+def test_without_tied_keeps_empty_tensors_and_the_embedding_name():
+    from rollout.weights import without_tied
+
+    emb = torch.randn(4, 2)
+    kept = without_tied({"lm_head.weight": emb, "model.embed_tokens.weight": emb, "a": torch.empty(0),
+                         "b": torch.empty(0)})
+    assert set(kept) == {"model.embed_tokens.weight", "a", "b"}
