@@ -44,10 +44,28 @@ def resource_plan(cfg: RLConfig) -> dict[str, dict[str, float]]:
     return plan
 
 
+def advice(cfg: RLConfig) -> list[str]:
+    """Valid settings that measured poorly together (docs/design.md has the numbers)."""
+    out = []
+    stale = cfg.rollout.mode == "async" or cfg.rollout.sync_interval > 1
+    if stale and cfg.algo.objective == "mispo" and not cfg.algo.adaptive_traj_bounds:
+        out.append("trajectories are a policy version old (rollout.mode=async or sync_interval>1) and the MIS-PO "
+                   "trajectory band is fixed: in our runs it then kept only 14-45% of tokens. Consider "
+                   "algo.adaptive_traj_bounds=true, or rollout.partial_rollouts=true for long (agent) rollouts")
+    if cfg.rollout.partial_rollouts and cfg.rollout.engine == "hf" and not cfg.rollout.agent.domains:
+        out.append("partial rollouts with the hf engine re-prefill each segment (1.5x slower steps measured when "
+                   "generation was shorter than the update); they pay off when rollouts outlast the update")
+    return out
+
+
 def format_summary(cfg: RLConfig) -> str:
     lines = ["batch arithmetic:"]
     lines += [f"  {k:<40} {v}" for k, v in batch_arithmetic(cfg).items()]
     lines.append("resources per role:")
     for role, plan in resource_plan(cfg).items():
         lines.append(f"  {role:<10} {plan['workers']} x ({plan['cpus_each']} CPU, {plan['gpus_each']} GPU)")
+    notes = advice(cfg)
+    if notes:
+        lines.append("advice:")
+        lines += [f"  - {n}" for n in notes]
     return "\n".join(lines)

@@ -140,3 +140,12 @@ def test_vllm_context_must_hold_prompt_and_response():
         load(["rollout.engine=vllm", "rollout.vllm.max_model_len=100", "data.max_prompt_tokens=64",
               "rollout.max_new_tokens=64"])
     assert "rollout.vllm.max_model_len" in one_line(exc) and "128" in one_line(exc)
+
+
+def test_summary_advises_on_stale_fixed_band_only():
+    from rl.run_summary import advice, format_summary
+
+    assert advice(load([])) == [] and "advice:" not in format_summary(load([]))
+    notes = advice(load(["rollout.mode=async"]))
+    assert len(notes) == 1 and "algo.adaptive_traj_bounds=true" in notes[0]
+    assert advice(load(["rollout.mode=async", "algo.adaptive_traj_bounds=true"])) == []
