@@ -74,10 +74,10 @@ class RolloutWorker:
                   for req, comps in zip(requests, first) for c in comps]
         for s in states:
             add_span(s.spans, 0, len(s.ids), first_version)
-            s.open = self.segment_tokens > 0 and s.finish == "length" and len(s.ids) == budget
+            s.resumable = self.segment_tokens > 0 and s.finish == "length" and len(s.ids) == budget
         rounds = 0
         while True:  # partial rollouts only: continue completions that stopped at the segment budget
-            todo = [s for s in states if s.open and len(s.ids) < params.max_new_tokens]
+            todo = [s for s in states if s.resumable and len(s.ids) < params.max_new_tokens]
             if not todo:
                 break
             rounds += 1
@@ -92,7 +92,7 @@ class RolloutWorker:
                 s.logprobs += c.logprobs
                 s.finish = c.finish_reason
                 # fewer tokens than asked with "length" = the engine's context limit: truncated, not resumable
-                s.open = c.finish_reason == "length" and len(c.token_ids) == budget
+                s.resumable = c.finish_reason == "length" and len(c.token_ids) == budget
         trajs = [Trajectory(
             group_id=s.request.group_id, domain=s.request.domain, prompt_text=s.request.prompt_text,
             prompt_ids=list(s.request.prompt_ids), response_ids=s.ids,
@@ -183,4 +183,4 @@ class _Partial:
     finish: str
     spans: list[tuple[int, int, int]]
     text: str = ""
-    open: bool = False  # stopped at the segment budget: the next segment continues it
+    resumable: bool = False  # stopped at the segment budget: the next segment continues it
