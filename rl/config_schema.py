@@ -350,8 +350,9 @@ def validate_rl_config(cfg: RLConfig) -> list[str]:
         errors.append("rollout.weight_sync: cuda_ipc is wired for the hf engine; a vllm engine receives weights by "
                       "object_store, nccl or gloo (inside its worker, through the worker extension)")
     if cfg.rollout.engine == "vllm" and cfg.rollout.vllm.max_model_len:
-        longest = cfg.data.max_prompt_tokens + (cfg.rollout.agent.max_total_tokens if cfg.rollout.agent.domains
-                                                else cfg.rollout.max_new_tokens)
+        response = max(cfg.rollout.max_new_tokens,
+                       cfg.rollout.agent.max_total_tokens if cfg.rollout.agent.domains else 0)
+        longest = cfg.data.max_prompt_tokens + response
         if longest > cfg.rollout.vllm.max_model_len:
             errors.append(f"rollout.vllm.max_model_len: {cfg.rollout.vllm.max_model_len} is shorter than the longest "
                           f"sequence ({longest} = data.max_prompt_tokens + the response budget); raise it or lower "

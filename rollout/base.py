@@ -12,6 +12,7 @@ class Engine(ABC):
     """Generates from token ids and reports the sampled tokens' logprobs; accepts versioned weight updates."""
 
     version: int = 0
+    max_model_len: int | None = None  # prompt + generated tokens the engine accepts (None: no known limit)
 
     @abstractmethod
     def generate(self, prompts: list[list[int]], params: SamplingParams) -> list[list[Completion]]:

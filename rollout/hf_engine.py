@@ -38,6 +38,7 @@ class HFEngine(Engine):
         self.stop_ids = self._stop_ids()
         self.static_cache = static_cache and self.device.type == "cuda"
         self.version = 0
+        self.max_model_len = getattr(self.model.config, "max_position_embeddings", None)
 
     def _stop_ids(self) -> list[int]:
         ids = self.model.generation_config.eos_token_id

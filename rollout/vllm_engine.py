@@ -24,6 +24,7 @@ class VLLMEngine(Engine):
         eos = self.tokenizer.eos_token_id
         self.stop_ids = [eos] if eos is not None else []
         self.version = 0
+        self.max_model_len = self.llm.llm_engine.model_config.max_model_len
 
     def decode(self, token_ids: list[int]) -> str:
         return self.tokenizer.decode(token_ids, skip_special_tokens=True)

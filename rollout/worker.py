@@ -74,7 +74,7 @@ class RolloutWorker:
                   for req, comps in zip(requests, first) for c in comps]
         for s in states:
             add_span(s.spans, 0, len(s.ids), first_version)
-            s.resumable = self.segment_tokens > 0 and s.finish == "length" and len(s.ids) == budget
+            s.resumable = self.segment_tokens > 0 and self._resumable(s, budget)
         rounds = 0
         while True:  # partial rollouts only: continue completions that stopped at the segment budget
             todo = [s for s in states if s.resumable and len(s.ids) < params.max_new_tokens]
@@ -92,7 +92,7 @@ class RolloutWorker:
                 s.logprobs += c.logprobs
                 s.finish = c.finish_reason
                 # fewer tokens than asked with "length" = the engine's context limit: truncated, not resumable
-                s.resumable = c.finish_reason == "length" and len(c.token_ids) == budget
+                s.resumable = self._resumable(s, budget, len(c.token_ids))
         trajs = [Trajectory(
             group_id=s.request.group_id, domain=s.request.domain, prompt_text=s.request.prompt_text,
             prompt_ids=list(s.request.prompt_ids), response_ids=s.ids,
@@ -101,6 +101,12 @@ class RolloutWorker:
             truncated=s.finish == "length", reference=s.request.reference, metadata=s.request.metadata,
             version_spans=s.spans) for s in states]
         return [trajs[i * params.n:(i + 1) * params.n] for i in range(len(requests))]
+
+    def _resumable(self, s: "_Partial", asked: int, got: int | None = None) -> bool:
+        """Stopped at the segment budget (not by a stop token, not by the engine's context) with room left."""
+        got = len(s.ids) if got is None else got
+        room = self.engine.max_model_len is None or len(s.request.prompt_ids) + len(s.ids) < self.engine.max_model_len
+        return s.finish == "length" and got == asked and room
 
     def _episodes(self, domain: str, requests: list[RolloutRequest], params: SamplingParams) -> list[Trajectory]:
         """`params.n` episodes per request, `concurrency` at a time, each in its own environment."""
@@ -135,8 +141,7 @@ class RolloutWorker:
             for env in envs:
                 env.close()
         self.envs = {}
-        with self._engine_lock:
-            self.engine.close()
+        self.engine.close()  # no lock: shutdown must not wait behind a stalled broadcast
 
     def update_weights(self, state_dict: Mapping[str, object], version: int) -> int:
         """Accepts a tensor state dict or a zero-copy payload from rollout.weights.pack."""

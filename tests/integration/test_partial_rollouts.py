@@ -80,7 +80,7 @@ class _ContextLimitedEngine(Engine):
     (then finish "length" with fewer tokens than asked, as vLLM does at max_model_len)."""
 
     def __init__(self, window: int) -> None:
-        self.window, self.calls = window, 0
+        self.window, self.calls, self.max_model_len = window, 0, window
 
     def generate(self, prompts: list[list[int]], params: SamplingParams) -> list[list[Completion]]:
         self.calls += 1
@@ -108,3 +108,7 @@ def test_segments_stop_at_the_engine_context_limit(tiny_model_path):
     worker.engine = _ContextLimitedEngine(window=14)
     (traj,) = worker.rollout([req], SamplingParams(n=1, max_new_tokens=64))
     assert len(traj.response_ids) == 6 and traj.truncated and worker.engine.calls == 1
+    worker = RolloutWorker("hf", tiny_model_path, threads=1, segment_tokens=4)
+    worker.engine = _ContextLimitedEngine(window=16)  # segments fill the window exactly: no third call
+    (traj,) = worker.rollout([req], SamplingParams(n=1, max_new_tokens=64))
+    assert len(traj.response_ids) == 8 and traj.truncated and worker.engine.calls == 2
