@@ -16,7 +16,6 @@ from rl.config_schema import RolloutConfig
 from rl.roles import weights_method
 
 
-
 def make_weight_sync(cfg: RolloutConfig, actor: Any, rollout_workers: Sequence[Any]) -> Callable[[int], None]:
     """Returns sync(version): pushes the actor's current weights to every engine and tags them `version`. With
     partial rollouts the loads go to the workers' weights thread and land between generation segments."""

@@ -71,8 +71,6 @@ def reset_prefix_cache(llm: Any) -> None:
 
 def init_weight_group(llm: Any, host: str, port: int, rank: int, world_size: int, backend: str) -> None:
     """Each vLLM worker joins the learner's broadcast group (one worker per engine: tensor parallel is 1)."""
-    from rollout.gpu_weight_sync import plan_to_wire  # noqa: F401 - fail here, not in the worker, if missing
-
     workers = llm.collective_rpc("mispo_worker_count")
     if len(workers) != 1:
         raise ValueError(f"rollout.weight_sync nccl/gloo with vLLM supports one worker per engine (tensor parallel "
@@ -81,10 +79,9 @@ def init_weight_group(llm: Any, host: str, port: int, rank: int, world_size: int
 
 
 def receive_weights(llm: Any, plan: list) -> None:
-    """The worker receives the broadcast bucket by bucket and loads it in place."""
-    from rollout.gpu_weight_sync import plan_to_wire, plan_from_wire
-
-    llm.collective_rpc("mispo_receive_weights", args=(plan_to_wire(plan_from_wire(plan)),))
+    """The worker receives the broadcast bucket by bucket and loads it in place. `plan` is in the wire format
+    (plain lists, what Learner.init_weight_group returns): vLLM's RPC serializer carries it as is."""
+    llm.collective_rpc("mispo_receive_weights", args=(plan,))
     reset_prefix_cache(llm)
 
 

@@ -36,7 +36,7 @@ class RolloutWorker:
         self._template = None
         self.segment_tokens = segment_tokens
         self._engine_lock = threading.Lock()
-        self.engine_calls = 0  # generate calls so far (segments, turns); tests and telemetry watch it
+        self.engine_calls = 0  # generate calls so far (segments, agent turns)
 
     def _generate(self, prompts: list[list[int]], params: SamplingParams) -> tuple[list[list[Completion]], int]:
         """One engine call under the engine lock; returns the completions and the weight version that made them."""
@@ -173,9 +173,6 @@ class RolloutWorker:
     def version(self) -> int:
         return self.engine.version
 
-    def engine_call_count(self) -> int:
-        """Engine calls made so far (segments, agent turns): lets a caller see that a rollout is under way."""
-        return self.engine_calls
 
 
 @dataclasses.dataclass
