@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from distill.config_schema import EvalConfig, GenerateConfig
+from config.distill import EvalConfig, GenerateConfig
 from distill.filters import Scorer
 from distill.generate import PromptRow, sample_responses
 from rewards.base import VerifyRequest

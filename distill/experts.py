@@ -11,9 +11,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from distill.config_schema import ExpertConfig
-from rl.config_load import ConfigError, load_config, to_yaml
-from sft.config_schema import SFTConfig, validate_sft_config
+from config.distill import ExpertConfig
+from config.errors import ConfigError
+from config.load import load_config, to_yaml
+from config.sft import SFTConfig, validate_sft_config
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ def ensure_expert(name: str, cfg: ExpertConfig) -> Path:
             raise ConfigError(f"experts.{name}.checkpoint: {path} is not an HF checkpoint (no config.json); "
                               f"fix the path or remove it to build the expert from experts.{name}.sft_config")
         return path
-    from sft.train import final_checkpoint, run_dir_of, train_sft
+    from sft.trainer import final_checkpoint, run_dir_of, train_sft
 
     sft_cfg = load_config(SFTConfig, str(cfg.sft_config), list(cfg.sft_overrides), validate_sft_config)
     ckpt = final_checkpoint(sft_cfg)

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Callable
 
-from distill.config_schema import FilterConfig
+from config.distill import FilterConfig
 from distill.generate import Sample
 from rewards.base import VerifyRequest
 from rewards.types import RewardResult

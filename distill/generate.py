@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from distill.config_schema import DomainConfig, GenerateConfig, PromptsConfig
+from config.distill import DomainConfig, GenerateConfig, PromptsConfig
 from rollout.types import SamplingParams
 from sft.data import read_rows
 

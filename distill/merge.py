@@ -13,9 +13,10 @@ import sys
 import time
 from pathlib import Path
 
-from distill.config_schema import MergeConfig, enabled_domains, used_experts, validate_merge_config
-from rl.config_load import ConfigError, load_cli_config, parse_cli, to_yaml
-from sft.train import quiet_library_progress_bars
+from config.distill import MergeConfig, enabled_domains, used_experts, validate_merge_config
+from config.errors import ConfigError
+from config.load import load_cli_config, parse_cli, to_yaml
+from sft.trainer import quiet_library_progress_bars
 
 log = logging.getLogger("distill.merge")
 
@@ -26,7 +27,10 @@ def run_dir_of(cfg: MergeConfig) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_cli("python -m distill.merge", __doc__, "domains.code.enabled=false", argv)
-    cfg = load_cli_config(MergeConfig, args, validate_merge_config, lambda c: c.logging.level)
+    from rewards.registry import known_verifiers
+
+    cfg = load_cli_config(MergeConfig, args, lambda c: validate_merge_config(c, known_verifiers()),
+                          lambda c: c.logging.level)
     if cfg is None:
         return 2
     if args.dry_run:
@@ -46,8 +50,14 @@ def student_config(cfg: MergeConfig, experts: dict[str, str], train_file: Path, 
                    run_dir: Path):
     """The SFT config of the student: base model, kept samples, the `student` section's settings; with
     student.topk_logits.topk > 0 each sample's teacher (its domain's expert) supplies top-k logits."""
-    from sft.config_schema import (SFTConfig, SFTDataConfig, SFTDistillConfig, SFTModelConfig, SFTTrainerConfig,
-                                   validate_sft_config)
+    from config.sft import (
+        SFTConfig,
+        SFTDataConfig,
+        SFTDistillConfig,
+        SFTModelConfig,
+        SFTTrainerConfig,
+        validate_sft_config,
+    )
 
     s, kd = cfg.student, cfg.student.topk_logits
     sft = SFTConfig(
@@ -115,8 +125,8 @@ def merge(cfg: MergeConfig) -> dict:
     from distill.report import build_report, write_report
     from distill.weight_average import weight_average
     from rewards.process_pool import VerifierProcessPool
-    from rl.tiny_model.build import resolve_model_path
-    from sft.train import train_sft
+    from rl.model_source import resolve_model_path
+    from sft.trainer import train_sft
 
     run_dir = run_dir_of(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from distill.config_schema import OnPolicyConfig
+from config.distill import OnPolicyConfig
 from distill.generate import PromptRow, chat_prompt_ids
 
 log = logging.getLogger(__name__)
@@ -70,14 +70,14 @@ def on_policy_distill(student_path: str, experts: dict[str, str], teacher_of: di
     from tqdm import tqdm
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from config.common import LearnerRoleConfig
     from rl.algos.mispo import pg_loss
     from rl.batch import build_batch
-    from rl.config_schema import LearnerRoleConfig
     from rl.deepspeed_setup import build_engine, init_rank, step_micro
     from rl.logprobs import sequence_logprobs
     from rollout.base import setup_engine
     from rollout.types import SamplingParams
-    from sft.train import launch_world
+    from sft.trainer import launch_world
 
     _, world, addr, port = launch_world()
     if world != 1:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Optional
 
 from rewards.types import RewardResult
 
@@ -16,12 +16,15 @@ class VerifyRequest:
     response: the policy's decoded response text.
     reference: ground truth (a string, list of acceptable answers, or a domain-specific dict).
     metadata: free per-row fields from the dataset (for example test cases for code).
+    env_result: for multi-turn episodes, the environment's own verdict (its hidden tests), which the `env` verifier
+      returns; None for single-turn samples.
     """
 
     prompt: str
     response: str
     reference: Any = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    env_result: Optional[RewardResult] = None
 
 
 class Verifier(ABC):

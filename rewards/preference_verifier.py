@@ -15,7 +15,7 @@ import math
 from typing import Any
 
 from rewards.base import Verifier, VerifyRequest
-from rewards.judges.base import setup_judge
+from rewards.preference_judges.base import setup_judge
 from rewards.types import RewardResult
 
 DEFAULT_TEMPLATE = (

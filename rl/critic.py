@@ -9,10 +9,12 @@ import logging
 
 import torch
 
+from config.common import ModelConfig
+from config.rl import CriticConfig
 from rl.algos.critic_loss import value_loss
 from rl.batch import TrainBatch
-from rl.config_schema import CriticConfig, ModelConfig
 from rl.deepspeed_setup import build_engine, init_rank, step_micro
+from rl.records import CriticStats, ValueEstimates
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +51,8 @@ class Critic:
         return TrainBatch(**{k: v.to(self.device) for k, v in vars(batch).items()})
 
     @torch.no_grad()
-    def compute_values(self, batch: TrainBatch) -> tuple[torch.Tensor, torch.Tensor]:
-        """(values [B, L-1] aligned with tokens, last_values [B] = V after each sequence's last token)."""
+    def compute_values(self, batch: TrainBatch) -> ValueEstimates:
+        """V(s_t) aligned with tokens and V after each sequence's last token (rl/records.py)."""
         self.engine.eval()
         width = batch.rollout_logprobs.shape[1]
         vals, lasts = [], []
@@ -62,9 +64,9 @@ class Critic:
             vals.append(full)
             last_pos = chunk.attention_mask.sum(-1) - 1
             lasts.append(v.gather(1, last_pos.unsqueeze(-1)).squeeze(-1))
-        return torch.cat(vals), torch.cat(lasts)
+        return ValueEstimates(torch.cat(vals), torch.cat(lasts))
 
-    def update(self, minibatches: list[TrainBatch], normalizers: list[float]) -> dict[str, float]:
+    def update(self, minibatches: list[TrainBatch], normalizers: list[float]) -> CriticStats:
         self.engine.train()
         losses, norms = [], []
         for mb, norm in zip(minibatches, normalizers):
@@ -77,5 +79,5 @@ class Critic:
             losses.append(total)
             gn = self.engine.get_global_grad_norm()
             norms.append(float(gn) if gn is not None else float("nan"))
-        return {"value_loss": sum(losses) / len(losses), "grad_norm": sum(norms) / len(norms),
-                "lr": float(self.engine.get_lr()[0])}
+        return CriticStats(value_loss=sum(losses) / len(losses), grad_norm=sum(norms) / len(norms),
+                           lr=float(self.engine.get_lr()[0]))

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rl.config_load import ConfigError
-from rl.config_schema import DataConfig
+from config.errors import ConfigError
+from config.rl import DataConfig
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +87,7 @@ def load_prompts(cfg: DataConfig, tokenizer: Any) -> tuple[dict[str, list[Prompt
             skip(f"no '{cfg.domain_key}' field and no data.default_domain", row)
             continue
         if domain not in by_domain:
-            skip(f"domain not in data.domain_weights", row)
+            skip("domain not in data.domain_weights", row)
             continue
         text = _prompt_text(row.get(cfg.prompt_key), tokenizer, cfg)
         if text is None:

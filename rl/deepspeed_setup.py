@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 import torch
 
-from rl.config_schema import LearnerRoleConfig
+from config.common import LearnerRoleConfig
 
 
 def init_rank(rank: int, world_size: int, master_addr: str, master_port: int, threads: int, seed: int) -> torch.device:

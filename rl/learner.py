@@ -10,13 +10,15 @@ import logging
 
 import torch
 
+from config.common import ModelConfig
+from config.rl import ActorConfig, AlgoConfig
 from rl.algos.mispo import aggregate
 from rl.algos.objectives import ObjectiveParams, k3_kl, policy_loss
 from rl.batch import TrainBatch
-from rl.config_schema import ActorConfig, AlgoConfig, ModelConfig
 from rl.deepspeed_setup import build_engine, init_rank, step_micro
 from rl.logprobs import sequence_logprobs
-from rollout.weights import WeightPayload, pack
+from rl.records import ActorStats, OldLogprobs
+from rollout.weights.base import SyncSpec, WeightSender, setup_weight_sender
 
 log = logging.getLogger(__name__)
 
@@ -29,7 +31,7 @@ def objective_params(algo: AlgoConfig, traj_bounds: tuple[float, float] | None =
 
 
 class Learner:
-    """One data-parallel rank. Per RL step: compute_old_logprobs -> update -> (rank 0) get_weights."""
+    """One data-parallel rank. Per RL step: compute_old_logprobs -> update -> (rank 0) send_weights."""
 
     def __init__(self, model_path: str, model_cfg: ModelConfig, actor_cfg: ActorConfig, algo_cfg: AlgoConfig,
                  temperature: float, gas: int, rank: int, world_size: int, master_addr: str, master_port: int,
@@ -54,9 +56,8 @@ class Learner:
         return TrainBatch(**{k: v.to(self.device) for k, v in vars(batch).items()})
 
     @torch.no_grad()
-    def compute_old_logprobs(self, batch: TrainBatch) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
-        """pi_old and reference logprobs for every token ([B, L-1] each, CPU; ref = old when KL is off), plus
-        entropy and KL(old || ref) sums over response tokens."""
+    def compute_old_logprobs(self, batch: TrainBatch) -> OldLogprobs:
+        """pi_old and reference logprobs for every token, plus entropy and KL(old || ref) sums (rl/records.py)."""
         self.engine.eval()
         width = batch.rollout_logprobs.shape[1]
         olds, refs, ent_sum, kl_sum, n = [], [], 0.0, 0.0, 0.0
@@ -72,10 +73,10 @@ class Learner:
             ent_sum += float((ent * c.response_mask).sum())
             kl_sum += float((k3_kl(lp, lp, ref) * c.response_mask).sum())
             n += float(c.response_mask.sum())
-        return torch.cat(olds), torch.cat(refs), {"entropy_sum": ent_sum, "kl_sum": kl_sum, "tokens": n}
+        return OldLogprobs(torch.cat(olds), torch.cat(refs), ent_sum, kl_sum, n)
 
     def update(self, minibatches: list[TrainBatch], normalizers: list[float],
-               traj_bounds: tuple[float, float]) -> dict[str, float]:
+               traj_bounds: tuple[float, float]) -> ActorStats:
         """One optimizer step per mini-batch shard. normalizers[i]: global N of mini-batch i."""
         self.engine.train()
         params = objective_params(self.algo, traj_bounds)
@@ -100,55 +101,33 @@ class Learner:
             kls.append(kl_total)
             gn = self.engine.get_global_grad_norm()
             norms.append(float(gn) if gn is not None else float("nan"))
-        return {"loss": sum(losses) / len(losses), "kl": sum(kls) / len(kls), "grad_norm": sum(norms) / len(norms),
-                "lr": float(self.engine.get_lr()[0])}
+        return ActorStats(loss=sum(losses) / len(losses), kl=sum(kls) / len(kls), grad_norm=sum(norms) / len(norms),
+                          lr=float(self.engine.get_lr()[0]))
 
-    def node_ip(self) -> str:
+    def endpoint(self) -> tuple[str, int]:
+        """This rank's node IP and a free port on it (where the weight sync's rendezvous is hosted)."""
         import ray
 
-        return ray.util.get_node_ip_address()
-
-    def free_port(self) -> int:
         from rl.learner_group import free_port
 
-        return free_port()
+        return ray.util.get_node_ip_address(), free_port()
 
-    def init_weight_group(self, host: str, port: int, world_size: int, bucket_mb: int, backend: str = "nccl") -> list:
-        """Join the weight-broadcast group as its sender (rank 0); returns the bucket plan (plain lists) the
-        engines receive with."""
-        from rollout.gpu_weight_sync import WeightGroup, plan_buckets, plan_to_wire, specs_of
+    def open_weight_sender(self, spec: SyncSpec) -> object:
+        """Set up rank 0's half of `rollout.weight_sync` (rollout/weights/); returns the receivers' handshake."""
+        self._sender: WeightSender = setup_weight_sender(spec)
+        return self._sender.open(spec, self._policy_weights())
 
-        self._wplan = plan_buckets(specs_of(self._policy_weights()), bucket_mb)
-        self._wgroup = WeightGroup(host, port, 0, world_size, backend=backend)
-        return plan_to_wire(self._wplan)
+    def send_weights(self) -> object:
+        """Push the current weights; returns the message receivers load from (None for broadcasts)."""
+        return self._sender.send(self._policy_weights())
 
-    def ipc_init(self, bucket_mb: int) -> tuple[str, list]:
-        """CUDA IPC sync (engines on this GPU): returns (GPU uuid, bucket plan)."""
-        from rollout.gpu_weight_sync import IpcBuckets, gpu_uuid, plan_buckets, plan_to_wire, specs_of
-
-        self._wplan = plan_buckets(specs_of(self._policy_weights()), bucket_mb)
-        self._ipc = IpcBuckets()
-        return gpu_uuid(), plan_to_wire(self._wplan)
-
-    def ipc_share(self) -> list:
-        """IPC handles to the current weights (kept alive until ipc_release)."""
-        return self._ipc.share(self._policy_weights(), self._wplan)
-
-    def ipc_release(self) -> None:
-        self._ipc.release()
-
-    def broadcast_weights(self) -> int:
-        """Send the current weights to every engine of the weight group (bytes sent)."""
-        return self._wgroup.send(self._policy_weights(), self._wplan)
-
-    def get_weights(self) -> WeightPayload:
-        """Full policy weights as a zero-copy object-store payload (rollout.weights.pack); ZeRO stages 0-2 keep
-        full parameters on each rank."""
-        return pack({k: v.detach().to("cpu", copy=True) for k, v in self._policy_weights().items()})
+    def weights_sent(self) -> None:
+        """Every engine has loaded this sync: the sender may free what it kept alive."""
+        self._sender.release()
 
     def _policy_weights(self) -> dict:
         """The state dict engines load, tied duplicates (lm_head = embed_tokens) sent once."""
-        from rollout.weights import without_tied
+        from rollout.weights.payload import without_tied
 
         return without_tied(self.engine.module.state_dict())
 

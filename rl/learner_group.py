@@ -13,10 +13,12 @@ from typing import Any
 import ray
 import torch
 
+from config.common import LearnerRoleConfig, ModelConfig
+from config.rl import ActorConfig, AlgoConfig, CriticConfig
 from rl.batch import TrainBatch
-from rl.config_schema import ActorConfig, AlgoConfig, CriticConfig, LearnerRoleConfig, ModelConfig
 from rl.critic import Critic
 from rl.learner import Learner
+from rl.records import OldLogprobs, ValueEstimates
 
 
 def free_port() -> int:
@@ -91,21 +93,16 @@ class LearnerGroup(_Group):
         return [a.compute_old_logprobs.remote(s) for a, s in zip(self.actors, self.shards(batch))]
 
     @staticmethod
-    def gather_old_logprobs(results: list[Any], width: int) -> tuple[torch.Tensor, torch.Tensor, dict[str, float]]:
-        """(pi_old [B, L-1], ref [B, L-1], {entropy, kl_ref}) from the ranks' results."""
-        old = _concat_rows([r[0] for r in results], width)
-        ref = _concat_rows([r[1] for r in results], width)
-        n = max(sum(r[2]["tokens"] for r in results), 1.0)
-        return old, ref, {"entropy": sum(r[2]["entropy_sum"] for r in results) / n,
-                          "kl_ref": sum(r[2]["kl_sum"] for r in results) / n}
+    def gather_old_logprobs(results: list[OldLogprobs], width: int) -> OldLogprobs:
+        """The ranks' shards as one record over the whole batch ([B, L-1] tensors, sums over all ranks)."""
+        return OldLogprobs(old=_concat_rows([r.old for r in results], width),
+                           ref=_concat_rows([r.ref for r in results], width),
+                           entropy_sum=sum(r.entropy_sum for r in results), kl_sum=sum(r.kl_sum for r in results),
+                           tokens=sum(r.tokens for r in results))
 
     def update_async(self, batch: TrainBatch, traj_bounds: tuple[float, float]) -> Any:
         per_rank, norms = self.split(batch, self.algo.loss_agg)
         return [a.update.remote(per_rank[r], norms, traj_bounds) for r, a in enumerate(self.actors)]
-
-    def weights_ref(self) -> Any:
-        """ObjectRef to rank 0's full state dict (lives in Ray's object store; engines read it from there)."""
-        return self.actors[0].get_weights.remote()
 
     def save(self, path: str) -> str:
         return ray.get(self.actors[0].save.remote(path))
@@ -123,9 +120,10 @@ class CriticGroup(_Group):
         return [a.compute_values.remote(s) for a, s in zip(self.actors, self.shards(batch))]
 
     @staticmethod
-    def gather_values(results: list[Any], width: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """(values [B, L-1], last_values [B])."""
-        return _concat_rows([r[0] for r in results], width), _concat_rows([r[1] for r in results])
+    def gather_values(results: list[ValueEstimates], width: int) -> ValueEstimates:
+        """The ranks' shards as one record over the whole batch."""
+        return ValueEstimates(_concat_rows([r.values for r in results], width),
+                              _concat_rows([r.last for r in results]))
 
     def update_async(self, batch: TrainBatch) -> Any:
         per_rank, norms = self.split(batch, "token_mean")

@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from rl.config_schema import WandbConfig
+from config.common import WandbConfig
 
 log = logging.getLogger(__name__)
 

@@ -6,6 +6,7 @@ so Ray queues it on the rollout actors ahead of the weight sync and it is genera
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Any, Sequence
 
@@ -24,13 +25,22 @@ class PendingRollout:
     futures: dict[Any, int]
 
 
+def chunk_seed(run_seed: int, rollout_index: int, chunk: int) -> int:
+    """The sampling seed of one rollout chunk: a run is reproducible (same seed, same config) whichever worker
+    generates the chunk, and no two chunks of a run share draws."""
+    return (run_seed * 1_000_003 + rollout_index * 10_007 + chunk) % (2**31 - 1)
+
+
 def start_rollout(rollout_workers: Sequence[Any], prompts: Sequence[PromptRecord], sampling: SamplingParams,
-                  chunk_prompts: int) -> PendingRollout:
+                  chunk_prompts: int, run_seed: int, rollout_index: int) -> PendingRollout:
+    """Send the prompts in chunks of `chunk_prompts`, round-robin over the workers; chunk i samples with
+    chunk_seed(run_seed, rollout_index, i)."""
     requests = [RolloutRequest(group_id=i, domain=p.domain, prompt_text=p.prompt_text, prompt_ids=p.prompt_ids,
                                reference=p.reference, metadata=p.metadata) for i, p in enumerate(prompts)]
     chunks = [requests[i:i + chunk_prompts] for i in range(0, len(requests), chunk_prompts)]
     n = len(rollout_workers)
-    return PendingRollout({rollout_workers[i % n].rollout.remote(c, sampling): i for i, c in enumerate(chunks)})
+    seeded = [dataclasses.replace(sampling, seed=chunk_seed(run_seed, rollout_index, i)) for i in range(len(chunks))]
+    return PendingRollout({rollout_workers[i % n].rollout.remote(c, seeded[i]): i for i, c in enumerate(chunks)})
 
 
 def collect_and_score(pending: PendingRollout, reward_workers: Sequence[Any]) -> tuple[list[Trajectory],
@@ -43,12 +53,25 @@ def collect_and_score(pending: PendingRollout, reward_workers: Sequence[Any]) ->
         idx = pending.futures[done[0]]
         trajs = ray.get(done[0])
         trajs_by_chunk[idx] = trajs
-        items = [(t.domain, VerifyRequest(t.prompt_text, t.response_text, t.reference, t.metadata)) for t in trajs]
+        items = [(t.domain, verify_request(t)) for t in trajs]
         score_futs[idx] = reward_workers[idx % len(reward_workers)].score.remote(items)
     order = sorted(trajs_by_chunk)
     trajs = [t for i in order for t in trajs_by_chunk[i]]
     results = [r for i in order for r in ray.get(score_futs[i])]
     return trajs, results
+
+
+def verify_request(t: Trajectory) -> VerifyRequest:
+    """What the reward side sees of a trajectory; an episode's environment verdict becomes a RewardResult here (an
+    invalid status or score is the environment's failure: status error, masked)."""
+    env = None
+    if t.env_result is not None:
+        try:
+            env = RewardResult(score=float(t.env_result.score), status=t.env_result.status,
+                               details=dict(t.env_result.details))
+        except (TypeError, ValueError) as exc:
+            env = RewardResult.failed("error", f"environment returned an invalid result: {exc}")
+    return VerifyRequest(t.prompt_text, t.response_text, t.reference, t.metadata, env_result=env)
 
 
 def drop_stale(trajs: list[Trajectory], results: list[RewardResult], learner_version: int,

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 
-from rl.config_schema import RLConfig
+from config.rl import RLConfig
 
 
 def batch_arithmetic(cfg: RLConfig) -> dict[str, object]:

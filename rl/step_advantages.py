@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import torch
 
+from config.rl import AlgoConfig
 from rl.algos.advantages import explained_variance, gae, group_baseline, rloo, terminal_rewards
 from rl.batch import TrainBatch, broadcast_per_trajectory
-from rl.config_schema import AlgoConfig
 
 
 def step_advantages(

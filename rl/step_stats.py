@@ -7,10 +7,10 @@ from typing import Sequence
 
 import torch
 
+from config.rl import AlgoConfig
 from rewards.types import RewardResult
 from rl.algos.mispo import filter_stats, mispo_filters
 from rl.batch import TrainBatch
-from rl.config_schema import AlgoConfig
 from rollout.types import Trajectory
 
 LENGTH_BUCKETS = (16, 64, 256, 1024)
@@ -45,10 +45,10 @@ def reward_stats(trajs: Sequence[Trajectory], results: Sequence[RewardResult]) -
     versions = [t.policy_version for t in trajs]
     out["policy/version_span"] = float(max(versions) - min(versions)) if versions else 0.0
     out["rollout/partial_frac"] = sum(len(t.versions) > 1 for t in trajs) / max(len(trajs), 1)
-    episodes = [t for t in trajs if "turns" in t.metadata]
+    episodes = [t for t in trajs if t.env_result is not None]
     if episodes:  # multi-turn domains (rollout.agent)
-        out["agent/turns_mean"] = sum(t.metadata["turns"] for t in episodes) / len(episodes)
-        out["agent/multi_turn_frac"] = sum(t.metadata["turns"] > 1 for t in episodes) / len(episodes)
+        out["agent/turns_mean"] = sum(t.turns for t in episodes) / len(episodes)
+        out["agent/multi_turn_frac"] = sum(t.turns > 1 for t in episodes) / len(episodes)
         tokens = sum(len(t.loss_mask) for t in episodes)
         out["agent/observation_token_frac"] = sum(len(t.loss_mask) - sum(t.loss_mask) for t in episodes) / max(tokens, 1)
     return out

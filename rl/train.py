@@ -10,8 +10,9 @@ import sys
 import time
 from pathlib import Path
 
-from rl.config_load import ConfigError, load_cli_config, parse_cli, to_yaml
-from rl.config_schema import RLConfig, validate_rl_config
+from config.errors import ConfigError
+from config.load import load_cli_config, parse_cli, to_yaml
+from config.rl import RLConfig, validate_rl_config
 from rl.run_summary import format_summary
 
 log = logging.getLogger("rl.train")
@@ -36,8 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     from rewards.registry import PreflightError, preflight
 
     try:
-        preflight({d: (c.verifier, dict(c.options)) for d, c in cfg.rewards.domains.items()
-                   if cfg.data.domain_weights.get(d, 0) > 0})
+        preflight(cfg.rewards.verifier_specs({d for d, w in cfg.data.domain_weights.items() if w > 0}))
         train(cfg, run_dir)
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
@@ -78,18 +78,19 @@ def train(cfg: RLConfig, run_dir: Path) -> None:
     import ray
     import torch
     from tqdm import tqdm
+
     from rl.algos.adaptive_bounds import AdaptiveTrajBounds
     from rl.algos.mispo import mispo_filters
     from rl.batch import build_batch
     from rl.learner_group import CriticGroup, LearnerGroup
     from rl.metrics import MetricsLogger
+    from rl.model_source import resolve_model_path
     from rl.roles import check_resources, start_reward_workers, start_rollout_workers
     from rl.rollout_dispatch import collect_and_score, drop_stale, start_rollout
     from rl.run_summary import resource_plan
     from rl.step_advantages import step_advantages
     from rl.step_stats import filter_telemetry, reward_stats, staleness_stats
     from rl.weight_sync import make_weight_sync
-    from rl.tiny_model.build import resolve_model_path
     from rollout.types import SamplingParams
 
     torch.manual_seed(cfg.trainer.seed)
@@ -105,7 +106,7 @@ def train(cfg: RLConfig, run_dir: Path) -> None:
     metrics = None
     try:
         check_resources(resource_plan(cfg))
-        rollout_workers = start_rollout_workers(cfg.rollout, cfg.model, model_path)
+        rollout_workers = start_rollout_workers(cfg.rollout, model_path, cfg.model.dtype)
         reward_workers = start_reward_workers(cfg.rewards)
         batch_size = cfg.rollout.prompts_per_step * cfg.rollout.samples_per_prompt
         actor = LearnerGroup(model_path, cfg.model, cfg.actor, cfg.algo, cfg.rollout.temperature, batch_size,
@@ -118,9 +119,13 @@ def train(cfg: RLConfig, run_dir: Path) -> None:
         version = 0
         async_mode = cfg.rollout.mode == "async"
 
+        rollouts_started = 0
+
         def next_rollout():
+            nonlocal rollouts_started
+            rollouts_started += 1
             return start_rollout(rollout_workers, sampler.sample(cfg.rollout.prompts_per_step), sampling,
-                                 cfg.rollout.stream_chunk_prompts)
+                                 cfg.rollout.stream_chunk_prompts, cfg.trainer.seed, rollouts_started)
 
         pending = next_rollout()
         bar = tqdm(range(1, cfg.trainer.total_steps + 1), desc="rl", unit="step", disable=not cfg.logging.progress_bar)
@@ -145,12 +150,12 @@ def train(cfg: RLConfig, run_dir: Path) -> None:
             # 3. pi_old (+ reference) on the actor and V(s_t) on the critic, in parallel, before any update
             old_futs = actor.compute_old_logprobs_async(batch)
             val_futs = critic.compute_values_async(batch) if critic else None
-            old, ref, old_stats = LearnerGroup.gather_old_logprobs(ray.get(old_futs), width)
-            batch = batch.with_(old_logprobs=old, ref_logprobs=ref)
+            olds = LearnerGroup.gather_old_logprobs(ray.get(old_futs), width)
+            batch = batch.with_(old_logprobs=olds.old, ref_logprobs=olds.ref)
             last_values = None
             if critic:
-                values, last_values = CriticGroup.gather_values(ray.get(val_futs), width)
-                batch = batch.with_(values=values)
+                values = CriticGroup.gather_values(ray.get(val_futs), width)
+                batch, last_values = batch.with_(values=values.values), values.last
             t_old = time.perf_counter()
 
             # 4. advantages (GAE on the critic, or a group baseline) and the MIS-PO filter band for this step
@@ -167,8 +172,8 @@ def train(cfg: RLConfig, run_dir: Path) -> None:
             train_actor = step > cfg.critic.actor_freeze_steps or not critic
             act_futs = actor.update_async(batch, traj_bounds) if train_actor else []
             crit_futs = critic.update_async(batch) if critic else []
-            upd = ray.get(act_futs)[0] if act_futs else {}
-            crit = ray.get(crit_futs)[0] if crit_futs else {}
+            upd = ray.get(act_futs)[0] if act_futs else None
+            crit = ray.get(crit_futs)[0] if crit_futs else None
             t_upd = time.perf_counter()
 
             # 6. sync weights learner -> rollout engines (object store or NCCL); version += 1
@@ -183,10 +188,12 @@ def train(cfg: RLConfig, run_dir: Path) -> None:
             # 7. log
             n_tokens = sum(t.num_response_tokens for t in trajs)
             step_s = t_sync - t0
+            nan = float("nan")
+            tokens = max(olds.tokens, 1.0)
             row = {**reward_stats(trajs, results), **filter_telemetry(batch, trajs, cfg.algo, traj_bounds),
-                   **adv_stats, "loss/actor": upd.get("loss", float("nan")),
-                   "actor/grad_norm": upd.get("grad_norm", float("nan")), "actor/lr": upd.get("lr", float("nan")),
-                   "actor/entropy": old_stats["entropy"], "actor/kl_ref": old_stats["kl_ref"],
+                   **adv_stats, "loss/actor": upd.loss if upd else nan,
+                   "actor/grad_norm": upd.grad_norm if upd else nan, "actor/lr": upd.lr if upd else nan,
+                   "actor/entropy": olds.entropy_sum / tokens, "actor/kl_ref": olds.kl_sum / tokens,
                    "actor/updated": float(train_actor), "policy/version": float(version),
                    "rollout/dropped_stale": float(n_stale),
                    "time/rollout_and_reward_s": t_gen - t0, "time/batch_s": t_rew - t_gen,
@@ -195,8 +202,8 @@ def train(cfg: RLConfig, run_dir: Path) -> None:
                    "throughput/tokens_per_s": n_tokens / step_s}
             row.update(staleness_stats(trajs, version - 1 if train_actor else version))
             if crit:
-                row.update({"critic/value_loss": crit["value_loss"], "critic/grad_norm": crit["grad_norm"],
-                            "critic/lr": crit["lr"]})
+                row.update({"critic/value_loss": crit.value_loss, "critic/grad_norm": crit.grad_norm,
+                            "critic/lr": crit.lr})
             metrics.log(step, row)
             _write_samples(samples_file, step, trajs, results, cfg.trainer.log_samples)
             bar.set_postfix(reward=f"{row['reward/mean']:.3f}", keep=f"{row['mispo/keep_frac']:.3f}")

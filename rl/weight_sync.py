@@ -1,64 +1,49 @@
-"""Learner -> rollout-engine weight sync, chosen by `rollout.weight_sync`:
-- object_store: rank 0's state dict as a zero-copy payload in Ray's object store; every engine reads it (CPU,
-  colocated GPUs, cross-node).
-- nccl: a dedicated NCCL group (learner rank 0 + one rank per engine GPU); bucketed broadcast GPU to GPU.
-- gloo: the same bucketed broadcast over a gloo group, for CPU learners and engines (vLLM receives it inside its
-  worker process through the worker extension).
-- cuda_ipc: engines colocated on the learner's GPU map the learner's weight buckets through CUDA IPC handles.
+"""The driver's part of learner -> engine weight sync: it opens both halves of the configured backend
+(rollout/weights/: object_store, nccl, gloo, cuda_ipc) and, per sync, moves the sender's message to the
+receivers. It never looks inside handshakes or messages.
+
+With partial rollouts the receivers' loads go to the rollout actors' "weights" thread (rl/roles.py) and land
+between generation segments.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import ray
 
-from rl.config_schema import RolloutConfig
-from rl.roles import weights_method
+from config.errors import ConfigError
+from config.rollout import RolloutConfig
+from rl.roles import weights_thread
+from rollout.weights.base import SyncSpec, sender_class
 
 
-def make_weight_sync(cfg: RolloutConfig, actor: Any, rollout_workers: Sequence[Any]) -> Callable[[int], None]:
-    """Returns sync(version): pushes the actor's current weights to every engine and tags them `version`. With
-    partial rollouts the loads go to the workers' weights thread and land between generation segments."""
-    partial = cfg.partial_rollouts
+class WeightSync:
+    """sync(version) pushes learner rank 0's current weights to every engine and tags them `version`."""
 
-    def call(w: Any, name: str) -> Any:
-        return weights_method(w, name, partial)
+    def __init__(self, cfg: RolloutConfig, sender: Any, rollout_workers: Sequence[Any]) -> None:
+        self.sender, self.workers, self.partial = sender, list(rollout_workers), cfg.partial_rollouts
+        self.streams = sender_class(cfg.weight_sync).streams
+        host, port = ray.get(sender.endpoint.remote())
+        spec = SyncSpec(method=cfg.weight_sync, world_size=1 + len(self.workers), bucket_mb=cfg.weight_bucket_mb,
+                        host=host, port=port)
+        # collectives rendezvous here: both halves must be opening at the same time
+        handshake = sender.open_weight_sender.remote(spec)
+        infos = ray.get([w.open_weight_receiver.remote(spec, i + 1) for i, w in enumerate(self.workers)])
+        self.handshake = ray.get(handshake)
+        problem = sender_class(cfg.weight_sync).check_peers(self.handshake, infos)
+        if problem:
+            raise ConfigError(problem)
 
-    if cfg.weight_sync == "object_store":
-        def sync(version: int) -> None:
-            ref = actor.weights_ref()
-            ray.get([call(w, "update_weights").remote(ref, version) for w in rollout_workers])
-        return sync
-
-    sender = actor.actors[0]
-    if cfg.weight_sync == "cuda_ipc":
-        return _ipc_sync(sender, rollout_workers, cfg.weight_bucket_mb, call)
-    host = ray.get(sender.node_ip.remote())
-    port, world = ray.get(sender.free_port.remote()), 1 + len(rollout_workers)
-    backend = cfg.weight_sync  # nccl | gloo
-    plan_ref = sender.init_weight_group.remote(host, port, world, cfg.weight_bucket_mb, backend)
-    joins = [w.init_weight_group.remote(host, port, i + 1, world, backend) for i, w in enumerate(rollout_workers)]
-    plan = ray.get(plan_ref)
-    ray.get(joins)
-
-    def sync(version: int) -> None:
-        sent = sender.broadcast_weights.remote()
-        ray.get([call(w, "receive_weights").remote(plan, version) for w in rollout_workers] + [sent])
-    return sync
+    def __call__(self, version: int) -> None:
+        sent = self.sender.send_weights.remote()
+        # a collective needs both halves at once; otherwise Ray hands each receiver the sender's message
+        message = None if self.streams else sent
+        loads = [weights_thread(w.receive_weights, self.partial).remote(message, self.handshake, version)
+                 for w in self.workers]
+        ray.get(loads + ([sent] if self.streams else []))
+        ray.get(self.sender.weights_sent.remote())
 
 
-def _ipc_sync(sender: Any, rollout_workers: Sequence[Any], bucket_mb: int,
-              call: Callable[[Any, str], Any]) -> Callable[[int], None]:
-    from rl.config_load import ConfigError
-
-    uuid, plan = ray.get(sender.ipc_init.remote(bucket_mb))
-    others = ray.get([w.gpu_uuid.remote() for w in rollout_workers])
-    if any(u != uuid for u in others):
-        raise ConfigError("rollout.weight_sync: cuda_ipc needs every rollout worker on the learner's GPU (Ray "
-                          "placed them elsewhere); use nccl for engines on other GPUs")
-
-    def sync(version: int) -> None:
-        handles = ray.get(sender.ipc_share.remote())
-        ray.get([call(w, "receive_ipc").remote(handles, plan, version) for w in rollout_workers])
-        ray.get(sender.ipc_release.remote())
-    return sync
+def make_weight_sync(cfg: RolloutConfig, actor: Any, rollout_workers: Sequence[Any]) -> WeightSync:
+    """The weight sync of `cfg.weight_sync` from the actor group's rank 0 to every rollout worker."""
+    return WeightSync(cfg, actor.actors[0], rollout_workers)

@@ -4,40 +4,32 @@ Each episode keeps one growing list of token ids. A policy turn is generated fro
 sampled (loss mask 1, rollout logprobs); the turn's tool call is run in the episode's environment and the
 observation is rendered with the chat template, tokenized ONCE and appended (loss mask 0). Earlier turns are
 never re-tokenized, so the learner sees exactly the tokens the engine sampled. Episodes advance in lockstep:
-every active episode's next turn is generated in one engine call. Each turn's tokens are tagged with the policy
-version that generated them (`Trajectory.version_spans`): with partial rollouts a weight update can land between
-turns.
+every active episode's next turn is generated in one engine call that asks for the largest remaining budget, and
+each episode's turn is then cut at its OWN budget (min(max_turn_tokens, max_total_tokens - tokens so far)); a
+prefix of a sample is a sample of that prefix, so the cut tokens' logprobs stay exact. Only an episode that hit its
+own limit is truncated; one with no budget left ends (truncated) without another turn. Each turn's tokens are
+tagged with the policy version that generated them (`Trajectory.version_spans`): with partial rollouts a weight
+update can land between turns.
 """
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from config.rollout import AgentConfig
 from rollout.base import Engine
 from rollout.envs import Environment
 from rollout.tools import ToolParser
-from rollout.types import Completion, RolloutRequest, SamplingParams, Trajectory, add_span
+from rollout.types import Completion, EnvOutcome, RolloutRequest, SamplingParams, Trajectory, add_span
 
 Generate = Callable[[list[list[int]], SamplingParams], tuple[list[list[Completion]], int]]
 
 log = logging.getLogger(__name__)
 PLACEHOLDER = "\x00OBSERVATION\x00"
-
-
-@dataclass(frozen=True)
-class AgentLimits:
-    """max_turns: policy turns per episode; max_turn_tokens: tokens per policy turn; max_total_tokens: policy +
-    observation tokens after the prompt; observation_tokens: an observation is clipped to this many tokens;
-    wall_s: an episode's wall-clock limit."""
-
-    max_turns: int = 8
-    max_turn_tokens: int = 64
-    max_total_tokens: int = 512
-    observation_tokens: int = 256
-    wall_s: float = 300.0
 
 
 class ObservationTemplate:
@@ -95,8 +87,8 @@ def _safe(fn: Callable[[], Any], ep: Episode) -> Any:
 
 def run_episodes(engine: Engine, template: ObservationTemplate, parser: ToolParser,
                  episodes: list[tuple[RolloutRequest, Environment]], params: SamplingParams,
-                 limits: AgentLimits, generate: Generate | None = None) -> list[Trajectory]:
-    """Run the episodes to the end; one Trajectory each, with metadata["env_result"] from the environment.
+                 limits: AgentConfig, generate: Generate | None = None) -> list[Trajectory]:
+    """Run the episodes to the end; one Trajectory each, with the environment's verdict in `env_result`.
 
     generate: how a turn is generated, returning the completions and the weight version that produced them (the
     rollout worker passes one that holds its engine lock); default: `engine.generate` at `engine.version`.
@@ -109,16 +101,18 @@ def run_episodes(engine: Engine, template: ObservationTemplate, parser: ToolPars
         for ep, extra in zip(eps, io.map(lambda e: _safe(lambda: e.env.reset(e.request), e), eps)):
             if extra:
                 _append_obs(ep, template.encode(extra, limits.observation_tokens))
-        while True:
-            active = [e for e in eps if not e.done]
+        for turn in itertools.count():
+            active = _budgets(eps, limits)
             if not active:
                 break
-            budget = [min(limits.max_turn_tokens, limits.max_total_tokens - len(e.ids)) for e in active]
+            # a fresh seed per turn: re-using one would replay the same random draws turn after turn
+            seed = None if params.seed is None else (params.seed + 7919 * turn) % (2**31 - 1)
             turn_params = SamplingParams(n=1, temperature=params.temperature, top_p=params.top_p,
-                                         max_new_tokens=max(1, min(budget)), seed=params.seed)
-            outs, version = generate([list(e.request.prompt_ids) + e.ids for e in active], turn_params)
+                                         max_new_tokens=max(b for _, b in active), seed=seed)
+            outs, version = generate([list(e.request.prompt_ids) + e.ids for e, _ in active], turn_params)
             calls = []
-            for ep, (c,) in zip(active, outs):
+            for (ep, budget), (c,) in zip(active, outs):
+                c = _clip(c, budget, engine)
                 add_span(ep.spans, len(ep.ids), len(ep.ids) + len(c.token_ids), version)
                 ep.ids += c.token_ids
                 ep.logprobs += c.logprobs
@@ -147,28 +141,54 @@ def run_episodes(engine: Engine, template: ObservationTemplate, parser: ToolPars
     return [_trajectory(ep, res, engine) for ep, res in zip(eps, results)]
 
 
+def _budgets(eps: list[Episode], limits: AgentConfig) -> list[tuple[Episode, int]]:
+    """The episodes that take another turn, each with its own token budget for it. An episode with no budget left
+    (an initial observation filled its total) ends here, truncated."""
+    active = []
+    for ep in eps:
+        if ep.done:
+            continue
+        budget = min(limits.max_turn_tokens, limits.max_total_tokens - len(ep.ids))
+        if budget <= 0:
+            ep.done = ep.truncated = True
+        else:
+            active.append((ep, budget))
+    return active
+
+
+def _clip(c: Completion, budget: int, engine: Engine) -> Completion:
+    """`c` cut to the episode's own `budget` (the engine call asked for the largest budget of the batch)."""
+    if len(c.token_ids) <= budget:
+        return c
+    ids = c.token_ids[:budget]
+    return Completion(token_ids=ids, logprobs=c.logprobs[:budget], finish_reason="length", text=engine.decode(ids))
+
+
 def _append_obs(ep: Episode, ids: list[int]) -> None:
     ep.ids += ids
     ep.logprobs += [0.0] * len(ids)
     ep.mask += [0] * len(ids)
 
 
-def _finish(ep: Episode) -> dict[str, Any]:
+def _finish(ep: Episode) -> EnvOutcome:
     if ep.error:
         try:
             ep.env.finish(ep.last_text)  # release the episode's sandbox
         except Exception:  # noqa: BLE001
             pass
-        return {"score": 0.0, "status": "error", "details": {"reason": ep.error}}
+        return EnvOutcome(0.0, "error", {"reason": ep.error})
     res = _safe(lambda: ep.env.finish(ep.last_text), ep)
-    return res if res is not None else {"score": 0.0, "status": "error", "details": {"reason": ep.error}}
+    if res is not None and not isinstance(res, EnvOutcome):
+        return EnvOutcome(0.0, "error", {"reason": f"environment finish() returned {type(res).__name__}, not "
+                                                   "EnvOutcome (rollout/types.py); fix the environment"})
+    return res if res is not None else EnvOutcome(0.0, "error", {"reason": ep.error})
 
 
-def _trajectory(ep: Episode, result: dict[str, Any], engine: Engine) -> Trajectory:
+def _trajectory(ep: Episode, result: EnvOutcome, engine: Engine) -> Trajectory:
     req = ep.request
-    meta = {**req.metadata, "env_result": result, "turns": ep.turns}
     version = min((v for _, _, v in ep.spans), default=engine.version)
     return Trajectory(group_id=req.group_id, domain=req.domain, prompt_text=req.prompt_text,
                       prompt_ids=list(req.prompt_ids), response_ids=ep.ids, response_text=engine.decode(ep.ids),
                       rollout_logprobs=ep.logprobs, loss_mask=ep.mask, policy_version=version,
-                      truncated=ep.truncated, reference=req.reference, metadata=meta, version_spans=ep.spans)
+                      truncated=ep.truncated, reference=req.reference, metadata=dict(req.metadata),
+                      version_spans=ep.spans, turns=ep.turns, env_result=result)

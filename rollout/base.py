@@ -30,9 +30,9 @@ class Engine(ABC):
         """Release the engine's processes and memory (vLLM's engine core and workers); default: nothing to do."""
 
     def init_weight_group(self, host: str, port: int, rank: int, world_size: int, backend: str) -> None:
-        """Join the learner's weight-broadcast group (rollout/gpu_weight_sync.py) as receiver `rank`. Engines whose
+        """Join the learner's weight-broadcast group (rollout/weights/broadcast.py) as receiver `rank`. Engines whose
         weights live in another process (vLLM) override this and the next method to do it there."""
-        from rollout.gpu_weight_sync import WeightGroup
+        from rollout.weights.broadcast import WeightGroup
 
         self._weight_group = WeightGroup(host, port, rank, world_size, backend=backend)
 

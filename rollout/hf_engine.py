@@ -1,22 +1,59 @@
-"""HF transformers engine: `model.generate` with sampling, logprobs recomputed from the returned raw logits.
+"""HF transformers engine: `model.generate` with sampling; the reported logprobs are those of the distribution the
+tokens were sampled from.
 
-Logprobs are log_softmax(logits / temperature) of the sampled token: the same quantity the learner computes for
-pi_old, so MIS-PO's ratio compares like with like. With top_p < 1 the sampling distribution is truncated but
-the reported logprob is the untruncated tempered one (as in verl/OpenRLHF); keep top_p = 1.0 for exact MIS-PO.
+Sampling follows our SamplingParams and nothing else. transformers fills every generation setting left unset from
+the checkpoint's generation_config.json (repetition_penalty, min_p, top_k, no_repeat_ngram_size,
+min_new_tokens, ...), which would sample from a penalised distribution while the learner's pi_old is the plain
+softmax. So the checkpoint's config is replaced at load by one that keeps only its special tokens, every setting
+that adds a logits processor is passed at its neutral value, and the processors transformers builds are checked to
+be temperature and top-p only (`SamplingConfigError` otherwise).
+
+Reported logprob: log_softmax of the processed scores transformers sampled from, at the sampled token. With
+top_p = 1 that is log_softmax(logits / temperature), exactly the learner's pi_old. With top_p < 1 it is the
+tempered distribution truncated to the nucleus and renormalised: the quantity vLLM reports with
+`logprobs_mode=processed_logprobs` (rollout/vllm_engine.py), so both engines agree; docs/mispo.md says what that
+does to MIS-PO's ratio, and a warning is logged once.
 """
 from __future__ import annotations
 
 import logging
-from typing import Mapping
+from typing import Any, Mapping
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
+from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, LogitsProcessorList
 
 from rollout.base import Engine
 from rollout.types import Completion, SamplingParams
 
 log = logging.getLogger(__name__)
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+# Every generation setting that adds a logits processor in transformers, at its neutral value (None: no processor).
+NEUTRAL_PROCESSORS: dict[str, Any] = dict(
+    top_k=0, min_p=None, top_h=None, typical_p=1.0, epsilon_cutoff=0.0, eta_cutoff=0.0, repetition_penalty=1.0,
+    encoder_repetition_penalty=1.0, no_repeat_ngram_size=0, encoder_no_repeat_ngram_size=0, min_length=0,
+    min_new_tokens=None, bad_words_ids=None, sequence_bias=None, suppress_tokens=None, begin_suppress_tokens=None,
+    forced_bos_token_id=None, forced_eos_token_id=None, exponential_decay_length_penalty=None, guidance_scale=None,
+    watermarking_config=None, remove_invalid_values=False, renormalize_logits=False, num_beams=1,
+)
+ALLOWED_PROCESSORS = ("TemperatureLogitsWarper", "TopPLogitsWarper")
+SAMPLING_KEYS = {"temperature", "top_p", *NEUTRAL_PROCESSORS}  # reported when a checkpoint sets them
+SPECIAL_TOKEN_KEYS = ("eos_token_id", "pad_token_id", "bos_token_id", "decoder_start_token_id")
+_warned_top_p = False
+
+
+class SamplingConfigError(RuntimeError):
+    """transformers would sample with a logits processor that the reported logprobs do not account for."""
+
+
+def warn_top_p_once(top_p: float) -> None:
+    """Log, once per process, what the rollout logprobs mean when top_p < 1."""
+    global _warned_top_p
+    if top_p < 1.0 and not _warned_top_p:
+        _warned_top_p = True
+        log.warning("rollout.top_p=%s < 1: rollout logprobs are those of the truncated, renormalised nucleus "
+                    "distribution actually sampled (as vLLM's processed_logprobs), while the learner's pi_old is the "
+                    "untruncated softmax; every token's ratio pi_old/pi_rollout is then its nucleus mass (<= 1), so "
+                    "MIS-PO's trajectory filter rejects more. Use top_p=1.0 for exact MIS-PO (docs/mispo.md).", top_p)
 
 
 class HFEngine(Engine):
@@ -36,9 +73,11 @@ class HFEngine(Engine):
         if self.pad_id is None:
             self.pad_id = self.tokenizer.eos_token_id
         self.stop_ids = self._stop_ids()
+        self.model.generation_config = self._neutral_model_config(model_path)
         self.static_cache = static_cache and self.device.type == "cuda"
         self.version = 0
         self.max_model_len = getattr(self.model.config, "max_position_embeddings", None)
+        self._checked: set[tuple[float, float]] = set()
 
     def _stop_ids(self) -> list[int]:
         ids = self.model.generation_config.eos_token_id
@@ -47,20 +86,73 @@ class HFEngine(Engine):
             ids.append(self.tokenizer.eos_token_id)
         return ids
 
+    def _neutral_model_config(self, model_path: str) -> GenerationConfig:
+        """The checkpoint's generation config reduced to its special tokens: `generate` fills every setting we leave
+        unset from `model.generation_config`, so nothing else of the checkpoint's may stay there."""
+        loaded = self.model.generation_config
+        ignored = {k: v for k, v in loaded.to_diff_dict().items()
+                   if k in SAMPLING_KEYS and v != NEUTRAL_PROCESSORS.get(k)}
+        if ignored:
+            log.warning("%s: ignoring the checkpoint's generation settings %s; rollouts sample with "
+                        "rollout.temperature and rollout.top_p only, which is what the reported and the learner's "
+                        "logprobs assume", model_path, ignored)
+        return GenerationConfig(**{k: getattr(loaded, k, None) for k in SPECIAL_TOKEN_KEYS})
+
+    def sampling_config(self, params: SamplingParams) -> GenerationConfig:
+        """The full sampling configuration for `params`: temperature and top-p, every other processor neutral."""
+        return GenerationConfig(
+            do_sample=True, temperature=params.temperature, top_p=params.top_p, max_new_tokens=params.max_new_tokens,
+            eos_token_id=self.stop_ids, pad_token_id=self.pad_id, return_dict_in_generate=True, output_scores=True,
+            **NEUTRAL_PROCESSORS, **({"cache_implementation": "static"} if self.static_cache else {}),
+        )
+
+    def sampling_processors(self, gen_cfg: GenerationConfig) -> list[str] | None:
+        """Class names of the logits processors `generate` builds for `gen_cfg` after merging it with the model's
+        config; None when this transformers version's (private) helpers have other signatures."""
+        try:
+            merged, _ = self.model._prepare_generation_config(gen_cfg)
+            self.model._prepare_special_tokens(merged, True, device=self.device)
+            procs = self.model._get_logits_processor(
+                generation_config=merged, input_ids_seq_length=1,
+                encoder_input_ids=torch.zeros((1, 1), dtype=torch.long, device=self.device),
+                prefix_allowed_tokens_fn=None, logits_processor=LogitsProcessorList(), device=self.device)
+        except (AttributeError, TypeError) as exc:
+            log.warning("cannot list transformers' logits processors (%s: %s); sampling settings are neutral but "
+                        "unverified", type(exc).__name__, exc)
+            return None
+        return [type(p).__name__ for p in procs]
+
+    def _check_processors(self, gen_cfg: GenerationConfig) -> None:
+        """Raise SamplingConfigError if `generate` would apply more than temperature and top-p (once per setting)."""
+        key = (gen_cfg.temperature, gen_cfg.top_p)
+        if key in self._checked:
+            return
+        names = self.sampling_processors(gen_cfg) or []
+        extra = [n for n in names if n not in ALLOWED_PROCESSORS]
+        if extra:
+            raise SamplingConfigError(
+                f"transformers would sample with {extra} besides temperature/top-p, which the rollout logprobs do not "
+                f"account for; keep the setting that enables them off model.generation_config, or add it to "
+                f"NEUTRAL_PROCESSORS in rollout/hf_engine.py")
+        self._checked.add(key)
+
     def decode(self, token_ids: list[int]) -> str:
         return self.tokenizer.decode(token_ids, skip_special_tokens=True)
 
     @torch.no_grad()
     def generate(self, prompts: list[list[int]], params: SamplingParams) -> list[list[Completion]]:
+        warn_top_p_once(params.top_p)
+        gen_cfg = self.sampling_config(params)
+        self._check_processors(gen_cfg)
         flat = [p for p in prompts for _ in range(params.n)]
         if params.seed is not None:
             torch.manual_seed(params.seed)
         done: list[Completion] = []
         for start in range(0, len(flat), self.batch_size):
-            done += self._generate_batch(flat[start:start + self.batch_size], params)
+            done += self._generate_batch(flat[start:start + self.batch_size], gen_cfg)
         return [done[i * params.n:(i + 1) * params.n] for i in range(len(prompts))]
 
-    def _generate_batch(self, prompts: list[list[int]], params: SamplingParams) -> list[Completion]:
+    def _generate_batch(self, prompts: list[list[int]], gen_cfg: GenerationConfig) -> list[Completion]:
         width = max(len(p) for p in prompts)
         if self.static_cache:  # few distinct shapes -> few recompilations of the static-cache decoder
             width = -(-width // 64) * 64
@@ -69,24 +161,19 @@ class HFEngine(Engine):
         for i, p in enumerate(prompts):  # left padding: generation continues right after each prompt
             input_ids[i, width - len(p):] = torch.tensor(p)
             attention[i, width - len(p):] = 1
-        gen_cfg = GenerationConfig(
-            do_sample=True, temperature=params.temperature, top_p=params.top_p, top_k=0,
-            max_new_tokens=params.max_new_tokens, eos_token_id=self.stop_ids, pad_token_id=self.pad_id,
-            return_dict_in_generate=True, output_logits=True,
-            **({"cache_implementation": "static"} if self.static_cache else {}),
-        )
         out = self.model.generate(
             input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device), generation_config=gen_cfg
         )
         new_tokens = out.sequences[:, width:]
-        # per step on the device: never materialise [B, T, V] (large vocabularies) or copy logits to the host
+        # out.scores[t]: [B, V] float32 scores after temperature (and top-p), what step t sampled from. Per step on
+        # the device: never materialise [B, T, V] (large vocabularies) or copy scores to the host.
         token_lp = torch.stack([
-            torch.log_softmax(step.float() / params.temperature, dim=-1).gather(-1, new_tokens[:, t:t + 1])[:, 0]
-            for t, step in enumerate(out.logits)], dim=1).cpu()
+            torch.log_softmax(step.float(), dim=-1).gather(-1, new_tokens[:, t:t + 1])[:, 0]
+            for t, step in enumerate(out.scores)], dim=1).cpu()
         new_tokens = new_tokens.cpu()
-        return [self._completion(new_tokens[i], token_lp[i], params) for i in range(len(prompts))]
+        return [self._completion(new_tokens[i], token_lp[i]) for i in range(len(prompts))]
 
-    def _completion(self, tokens: torch.Tensor, lps: torch.Tensor, params: SamplingParams) -> Completion:
+    def _completion(self, tokens: torch.Tensor, lps: torch.Tensor) -> Completion:
         ids = tokens.tolist()
         end, reason = len(ids), "length"
         for t, tok in enumerate(ids):

@@ -3,7 +3,7 @@ pickle cheaply through Ray; shapes are per sequence."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Optional
 
 FinishReason = Literal["stop", "length"]
 
@@ -47,6 +47,19 @@ class RolloutRequest:
 
 
 @dataclass
+class EnvOutcome:
+    """An environment's verdict on a finished episode (a terminal task's hidden tests, a code tool's final tests).
+
+    score: the reward in [0, 1]; status: ok | error | timeout (error and timeout are environment failures, masked
+    out of the loss by the `env` verifier like any verifier failure); details: what the tests reported.
+    """
+
+    score: float
+    status: str = "ok"
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class Trajectory:
     """One finished sample, everything the learner and the reward pool need.
 
@@ -58,6 +71,9 @@ class Trajectory:
     version_spans: [(start, end, version)] over response positions, in order: which policy version produced the
       policy tokens in each span (observation tokens, loss mask 0, may sit in gaps between spans). One span unless
       `rollout.partial_rollouts` let a weight update land mid-generation.
+    turns: policy turns of a multi-turn episode (0 for single-turn samples).
+    env_result: the environment's verdict for multi-turn episodes (None for single-turn samples, which a verifier
+      scores from the text).
     """
 
     group_id: int
@@ -73,6 +89,8 @@ class Trajectory:
     reference: Any = None
     metadata: dict[str, Any] = field(default_factory=dict)
     version_spans: list[tuple[int, int, int]] = field(default_factory=list)
+    turns: int = 0
+    env_result: Optional[EnvOutcome] = None
 
     @property
     def num_response_tokens(self) -> int:

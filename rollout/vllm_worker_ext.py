@@ -58,7 +58,7 @@ class WeightUpdateExtension:
         return 1
 
     def mispo_init_weight_group(self, host: str, port: int, rank: int, world_size: int, backend: str) -> None:
-        from rollout.gpu_weight_sync import WeightGroup
+        from rollout.weights.broadcast import WeightGroup
 
         self.__dict__["_mispo_group"] = WeightGroup(host, port, rank, world_size, backend=backend)
 

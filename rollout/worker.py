@@ -4,38 +4,40 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 import threading
 from typing import Mapping
 
+from config.rollout import RolloutConfig
 from rollout.base import setup_engine
 from rollout.types import Completion, RolloutRequest, SamplingParams, Trajectory, add_span
-from rollout.weights import is_payload, unpack
+from rollout.weights.base import SyncSpec, WeightReceiver, setup_weight_receiver
 
 log = logging.getLogger(__name__)
 
 
 class RolloutWorker:
-    """agent: the `rollout.agent` config as a dict (domains -> {env, options}, limits, tool parser); requests of
-    those domains run as multi-turn episodes, the rest as single completions.
+    """One engine (`cfg.engine` with its own options) serving rollout requests. Requests of the domains in
+    `cfg.agent.domains` run as multi-turn episodes, the rest as single completions.
 
-    segment_tokens > 0 enables partial rollouts: single-turn completions are generated `segment_tokens` at a time
-    (agent episodes a turn at a time) and a weight update arriving on another thread (Ray concurrency group
-    "weights") is loaded between segments, so a long generation never holds back a sync. Every engine call and
-    every weight load hold one lock; each span of tokens is tagged with the version that produced it.
+    With `cfg.partial_rollouts` single-turn completions are generated `cfg.segment_tokens` at a time (agent
+    episodes a turn at a time) and a weight update arriving on another thread (Ray concurrency group "weights") is
+    loaded between segments, so a long generation never holds back a sync. Every engine call and every weight load
+    hold one lock; each span of tokens is tagged with the version that produced it.
     """
 
-    def __init__(self, engine: str, model_path: str, dtype: str = "float32", threads: int = 0,
-                 batch_size: int = 256, engine_options: dict | None = None, agent: dict | None = None,
-                 segment_tokens: int = 0) -> None:
+    def __init__(self, cfg: RolloutConfig, model_path: str, model_dtype: str = "float32") -> None:
         logging.basicConfig(level=logging.INFO)
-        self.engine = setup_engine(engine, model_path, dtype=dtype, threads=threads, batch_size=batch_size,
-                                   options=engine_options)
+        threads = cfg.torch_threads if cfg.torch_threads > 0 else (os.cpu_count() or 1)  # Ray sets 1 in actors
+        self.engine = setup_engine(cfg.engine, model_path, dtype=cfg.engine_dtype(model_dtype), threads=threads,
+                                   batch_size=cfg.generation_batch_size, options=cfg.engine_options())
         self.model_path = model_path
-        self.agent = agent or {}
+        self.agent = cfg.agent
         self.envs: dict[str, list] = {}
         self._template = None
-        self.segment_tokens = segment_tokens
+        self.segment_tokens = cfg.effective_segment_tokens
         self._engine_lock = threading.Lock()
+        self._receiver: WeightReceiver | None = None
         self.engine_calls = 0  # generate calls so far (segments, agent turns)
 
     def _generate(self, prompts: list[list[int]], params: SamplingParams) -> tuple[list[list[Completion]], int]:
@@ -46,14 +48,9 @@ class RolloutWorker:
             self.engine_calls += 1
         return outs, version
 
-    def _load(self, state_dict: Mapping[str, object], version: int) -> int:
-        with self._engine_lock:
-            self.engine.update_weights(state_dict, version)
-        return version
-
     def rollout(self, requests: list[RolloutRequest], params: SamplingParams) -> list[Trajectory]:
         """`params.n` trajectories per request, in request order."""
-        agent_domains = self.agent.get("domains", {})
+        agent_domains = self.agent.domains
         single = [r for r in requests if r.domain not in agent_domains]
         by_request: dict[int, list[Trajectory]] = {}
         if single:
@@ -110,7 +107,7 @@ class RolloutWorker:
 
     def _episodes(self, domain: str, requests: list[RolloutRequest], params: SamplingParams) -> list[Trajectory]:
         """`params.n` episodes per request, `concurrency` at a time, each in its own environment."""
-        from rollout.agent_loop import AgentLimits, ObservationTemplate, run_episodes
+        from rollout.agent_loop import ObservationTemplate, run_episodes
         from rollout.envs import make_env
         from rollout.tools import setup_tool_parser
 
@@ -119,60 +116,52 @@ class RolloutWorker:
             from transformers import AutoTokenizer
 
             self._template = ObservationTemplate(AutoTokenizer.from_pretrained(self.model_path))
-        limits = AgentLimits(cfg.get("max_turns", 8), cfg.get("max_turn_tokens", 64), cfg.get("max_total_tokens", 512),
-                             cfg.get("observation_tokens", 256), cfg.get("wall_s", 300.0))
-        parser = setup_tool_parser(cfg.get("tool_parser", "xml"), tuple(cfg.get("tool_tags", ["bash"])))
-        width = max(1, int(cfg.get("concurrency", 8)))
-        env_cfg = cfg["domains"][domain]
+        parser = setup_tool_parser(cfg.tool_parser, tuple(cfg.tool_tags))
+        width = max(1, cfg.concurrency)
+        env_cfg = cfg.domains[domain]
         envs = self.envs.setdefault(domain, [])
         while len(envs) < min(width, len(requests) * params.n):
-            envs.append(make_env(env_cfg["env"], env_cfg.get("options") or {}))
+            envs.append(make_env(env_cfg.env, dict(env_cfg.options or {})))
         todo = [r for r in requests for _ in range(params.n)]
         out: list[Trajectory] = []
         for i in range(0, len(todo), width):
             wave = todo[i:i + width]
-            out += run_episodes(self.engine, self._template, parser, list(zip(wave, envs)), params, limits,
+            out += run_episodes(self.engine, self._template, parser, list(zip(wave, envs)), params, cfg,
                                 generate=self._generate)
         return out
 
     def close(self) -> None:
-        """Release environments (their sandbox containers) and the engine's processes."""
+        """Release environments (their sandbox containers), the weight receiver and the engine's processes."""
         for envs in self.envs.values():
             for env in envs:
                 env.close()
         self.envs = {}
+        if self._receiver is not None:
+            self._receiver.close()
         self.engine.close()  # no lock: shutdown must not wait behind a stalled broadcast
 
     def update_weights(self, state_dict: Mapping[str, object], version: int) -> int:
-        """Accepts a tensor state dict or a zero-copy payload from rollout.weights.pack."""
-        if is_payload(state_dict):
-            state_dict = unpack(state_dict)  # type: ignore[arg-type]
-        return self._load(state_dict, version)
-
-    def init_weight_group(self, host: str, port: int, rank: int, world_size: int, backend: str = "nccl") -> None:
-        """Join the learner's weight-broadcast group (rank >= 1; NCCL between GPUs, gloo on CPU)."""
-        self.engine.init_weight_group(host, port, rank, world_size, backend)
-
-    def receive_weights(self, plan: list, version: int) -> int:
-        """Receive one broadcast (bucket by bucket) and load it into the engine, between two engine calls."""
+        """Load a tensor state dict directly (tests, benches); training goes through receive_weights."""
         with self._engine_lock:
-            self.engine.receive_weights(plan, version)
+            self.engine.update_weights(state_dict, version)
         return version
 
-    def gpu_uuid(self) -> str:
-        from rollout.gpu_weight_sync import gpu_uuid
+    def open_weight_receiver(self, spec: SyncSpec, rank: int) -> object:
+        """Set up this worker's half of `rollout.weight_sync` (rollout/weights/) as receiver `rank`; returns what
+        the sender checks (e.g. the GPU uuid for cuda_ipc)."""
+        self._receiver = setup_weight_receiver(spec)
+        return self._receiver.open(self.engine, spec, rank)
 
-        return gpu_uuid()
-
-    def receive_ipc(self, handles: list, plan: list, version: int) -> int:
-        """Map the learner's IPC-shared buckets (same GPU) and load them into the engine."""
-        from rollout.gpu_weight_sync import IpcBuckets
-
-        return self._load(dict(IpcBuckets.receive(handles, plan)), version)
+    def receive_weights(self, message: object, handshake: object, version: int) -> int:
+        """Load one sync into the engine, between two engine calls (the engine lock)."""
+        if self._receiver is None:
+            raise RuntimeError("receive_weights before open_weight_receiver: the driver must open the weight sync")
+        with self._engine_lock:
+            self._receiver.receive(self.engine, message, handshake, version)
+        return version
 
     def version(self) -> int:
         return self.engine.version
-
 
 
 @dataclasses.dataclass

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from rl.config_load import ConfigError
+from config.errors import ConfigError
 
 if TYPE_CHECKING:
     import torch

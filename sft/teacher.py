@@ -11,8 +11,8 @@ from collections import Counter
 
 import torch
 
-from rl.config_load import ConfigError
-from sft.config_schema import SFTDistillConfig
+from config.errors import ConfigError
+from config.sft import SFTDistillConfig
 from sft.data import IGNORE, SFTExample
 from sft.packing import collate, model_inputs
 

@@ -8,7 +8,7 @@ REPO_ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 
 @pytest.fixture(scope="session")
 def tiny_model_path() -> str:
-    from rl.tiny_model.build import resolve_model_path
+    from rl.model_source import resolve_model_path
 
     return resolve_model_path("mispo-tiny")
 
@@ -26,7 +26,8 @@ def _gloo_broadcast(engine, weights: dict, version: int, bucket_mb: int = 1) -> 
     import threading
 
     from rl.learner_group import free_port
-    from rollout.gpu_weight_sync import WeightGroup, plan_buckets, plan_to_wire, specs_of
+    from rollout.weights.broadcast import WeightGroup
+    from rollout.weights.buckets import plan_buckets, plan_to_wire, specs_of
 
     plan = plan_to_wire(plan_buckets(specs_of(weights), bucket_mb=bucket_mb))
     port = free_port()

@@ -71,14 +71,11 @@ def tiny_model_dir(name: str = TINY_NAME) -> Path:
     return cache_dir() / "models" / f"{name}-{MODELS[name][0]}"
 
 
-def resolve_model_path(path: str) -> str:
-    """Map `mispo-tiny` / `mispo-tiny-agent` to their cache directories, building when missing; return other
-    paths unchanged."""
-    if path not in MODELS:
-        return path
-    out = tiny_model_dir(path)
+def ensure_built(name: str) -> str:
+    """The cache directory of the tiny model `name` (a key of MODELS), built when missing."""
+    out = tiny_model_dir(name)
     if not (out / "config.json").is_file():
-        build(out, MODELS[path][1])
+        build(out, MODELS[name][1])
     return str(out)
 
 

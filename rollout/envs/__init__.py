@@ -1,12 +1,13 @@
 """Environments for the agent loop. An Environment runs one episode: reset(request) -> optional extra first
-observation; step(call) -> (observation text, done); finish(final_text) -> {"score", "status", "details"}.
-The reward side reads that dict through the `env` verifier (rewards/env_verifier.py)."""
+observation; step(call) -> (observation text, done); finish(final_text) -> EnvOutcome (rollout/types.py). The
+outcome travels as `Trajectory.env_result`; the reward side scores it through the `env` verifier
+(rewards/env_verifier.py), so an environment failure is masked like any verifier failure."""
 from __future__ import annotations
 
 from typing import Any, Protocol
 
 from rollout.tools import ToolCall
-from rollout.types import RolloutRequest
+from rollout.types import EnvOutcome, RolloutRequest
 
 
 class Environment(Protocol):
@@ -14,7 +15,7 @@ class Environment(Protocol):
 
     def step(self, call: ToolCall) -> tuple[str, bool]: ...
 
-    def finish(self, final_text: str) -> dict[str, Any]: ...
+    def finish(self, final_text: str) -> EnvOutcome: ...
 
     def close(self) -> None: ...
 

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from functools import lru_cache
-from typing import Any
 
 from rollout.tools import ToolCall
-from rollout.types import RolloutRequest
+from rollout.types import EnvOutcome, RolloutRequest
 
 
 def format_observation(output: str, exit_code: int | None) -> str:
@@ -43,11 +42,11 @@ class TerminalEpisodeEnv:
         obs = self.env.step(call.body)
         return format_observation(obs.output.rstrip("\n"), obs.exit_code), obs.done
 
-    def finish(self, final_text: str) -> dict[str, Any]:
+    def finish(self, final_text: str) -> EnvOutcome:
         report = self.env.finish()
         status = {"ok": "ok", "timeout": "timeout"}.get(report.status, "error")
-        return {"score": report.reward, "status": status,
-                "details": {"passed": report.passed, "total": report.total, "tests_status": report.status}}
+        return EnvOutcome(score=report.reward, status=status,
+                          details={"passed": report.passed, "total": report.total, "tests_status": report.status})
 
     def close(self) -> None:
         self.env.close()

@@ -6,14 +6,14 @@ Builds a random Qwen2-shape model of the requested size (fp32), then times a ful
 weights once, as the learner sends them):
 - hf_local:  load_state_dict into an HF model in the same process (the floor: a memory copy)
 - ray:       learner actor -> Ray object store -> HF rollout worker actor, numpy payload read zero-copy
-             (rollout/weights.py; rl/train.py's path for the hf engine)
+             (rollout/weights/object_store.py; rl/weight_sync.py drives every method below)
 - ray_tensors: the same with plain torch tensors (pickled in-band), for comparison
 - vllm:      state dict -> in-memory safetensors buckets -> collective_rpc -> vLLM worker reload (+ CPU repack)
-- gloo:      (CPU) the driver broadcasts as learner rank 0 over a gloo weight group -> HF rollout worker actor
+- gloo:      (CPU) learner rank 0 broadcasts over a gloo weight group -> HF rollout worker actor
              (rollout.weight_sync=gloo, the CPU twin of nccl)
 - vllm_gloo: the same broadcast received inside vLLM's worker process (worker extension) and loaded (+ repack)
 - nccl:      (2+ GPUs) learner-side sender on GPU 0 -> RolloutWorker's HF engine on GPU 1 through the
-             bucketed NCCL weight group (rollout/gpu_weight_sync.py; rollout.weight_sync=nccl), broadcast + load
+             bucketed NCCL weight group (rollout/weights/nccl.py; rollout.weight_sync=nccl), broadcast + load
 - ray_gpu:   (2+ GPUs) the object-store path between the same two GPUs (GPU -> host -> object store -> GPU)
 - cuda_ipc:  (1 GPU) sender and engine colocated on one GPU; IPC handles to the sender's buckets, copy on GPU
 - ray_colocated: (1 GPU) the object-store path between the same colocated pair
@@ -41,7 +41,7 @@ def build_model(out: Path, hidden: int, layers: int, preset: str | None = None,
     import torch
     from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
 
-    from rl.tiny_model.build import resolve_model_path
+    from rl.model_source import resolve_model_path
 
     tok = AutoTokenizer.from_pretrained(resolve_model_path("mispo-tiny"))
     torch.manual_seed(0)
@@ -53,25 +53,10 @@ def build_model(out: Path, hidden: int, layers: int, preset: str | None = None,
     model = Qwen2ForCausalLM(cfg).to(getattr(torch, dtype))
     model.save_pretrained(out)
     tok.save_pretrained(out)
-    from rollout.weights import without_tied
+    from rollout.weights.payload import without_tied
 
     nbytes = sum(t.numel() * t.element_size() for t in without_tied(model.state_dict()).values())  # tied: once
     return out, nbytes
-
-
-class _Holder:
-    def __init__(self, path: str) -> None:
-        from transformers import AutoModelForCausalLM
-
-        self.model = AutoModelForCausalLM.from_pretrained(path)
-
-    def weights(self, zero_copy: bool = True):
-        from rollout.weights import pack
-
-        from rollout.weights import without_tied
-
-        sd = {k: v.detach().clone() for k, v in without_tied(self.model.state_dict()).items()}
-        return pack(sd) if zero_copy else sd
 
 
 def time_reps(fn, reps: int) -> float:
@@ -85,100 +70,87 @@ def time_reps(fn, reps: int) -> float:
 def bench_hf_local(path: Path, reps: int) -> float:
     from transformers import AutoModelForCausalLM
 
-    from rollout.weights import without_tied
+    from rollout.weights.payload import without_tied
 
     src, dst = AutoModelForCausalLM.from_pretrained(path), AutoModelForCausalLM.from_pretrained(path)
     return time_reps(lambda: dst.load_state_dict({k: v.clone() for k, v in without_tied(src.state_dict()).items()},
                                                  strict=False), reps)
 
 
-def bench_ray(path: Path, reps: int, zero_copy: bool = True) -> float:
-    import ray
+class _SenderStandIn:
+    """Learner rank 0 stand-in: holds the model on its device and serves the Learner's weight-sync methods
+    (rl/learner.py: endpoint, open_weight_sender, send_weights, weights_sent) with the product's backends."""
 
-    from rollout.worker import RolloutWorker
-
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        holder = ray.remote(_Holder).remote(str(path))
-        worker = ray.remote(RolloutWorker).remote("hf", str(path), "float32", 1, 8)
-        version = iter(range(1, 10**6))
-        return time_reps(lambda: ray.get(worker.update_weights.remote(holder.weights.remote(zero_copy),
-                                                                      next(version))), reps)
-    finally:
-        ray.shutdown()
-
-
-class _GpuSender:
-    """Learner stand-in on its own GPU: holds the model and sends it the way Learner.broadcast_weights does."""
-
-    def __init__(self, path: str, dtype: str) -> None:
+    def __init__(self, path: str, dtype: str = "float32", zero_copy: bool = True) -> None:
         import torch
         from transformers import AutoModelForCausalLM
 
-        self.model = AutoModelForCausalLM.from_pretrained(path, torch_dtype=getattr(torch, dtype)).cuda()
+        self.model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
+        if torch.cuda.is_available():
+            self.model = self.model.cuda()
+        self.zero_copy = zero_copy
 
     def _sd(self) -> dict:
-        from rollout.weights import without_tied
+        from rollout.weights.payload import without_tied
 
         return without_tied(self.model.state_dict())  # what Learner._policy_weights sends
 
-    def addr(self) -> tuple[str, int]:
+    def endpoint(self) -> tuple[str, int]:
         import ray
 
         from rl.learner_group import free_port
 
         return ray.util.get_node_ip_address(), free_port()
 
-    def init_group(self, host: str, port: int, world: int) -> list:
-        from rollout.gpu_weight_sync import WeightGroup, plan_buckets, specs_of
+    def open_weight_sender(self, spec):
+        from rollout.weights.base import setup_weight_sender
 
-        self.plan = plan_buckets(specs_of(self._sd()))
-        self.group = WeightGroup(host, port, 0, world)
-        return self.plan
+        self.sender = setup_weight_sender(spec)
+        return self.sender.open(spec, self._sd())
 
-    def send(self) -> int:
-        return self.group.send(self._sd(), self.plan)
+    def send_weights(self):
+        if not self.zero_copy:  # plain tensors, pickled in-band (the comparison for the zero-copy payload)
+            return {k: v.detach().cpu().clone() for k, v in self._sd().items()}
+        return self.sender.send(self._sd())
 
-    def ipc_share(self) -> tuple[list, list]:
-        from rollout.gpu_weight_sync import IpcBuckets, plan_buckets, specs_of
+    def weights_sent(self) -> None:
+        self.sender.release()
 
-        if not hasattr(self, "ipc"):
-            self.ipc, self.plan = IpcBuckets(), plan_buckets(specs_of(self._sd()))
-        return self.ipc.share(self._sd(), self.plan), self.plan
 
-    def weights(self):
-        from rollout.weights import pack
+def _bench_product_sync(path: Path, reps: int, method: str, dtype: str = "float32", gpus: float = 0.0,
+                        zero_copy: bool = True, engine: str = "hf") -> float:
+    """rl/weight_sync.py's WeightSync from a sender stand-in actor to one RolloutWorker actor."""
+    import ray
 
-        return pack({k: v.detach().cpu() for k, v in self._sd().items()})
+    from config.rollout import RolloutConfig
+    from rl.weight_sync import WeightSync
+    from rollout.worker import RolloutWorker
+
+    ray.init(include_dashboard=False, log_to_driver=False)
+    try:
+        cfg = RolloutConfig(engine=engine, weight_sync=method, torch_threads=1, generation_batch_size=8)
+        if engine == "vllm":
+            cfg.vllm.gpu_memory_utilization = 0.1
+        sender = ray.remote(num_gpus=gpus)(_SenderStandIn).remote(str(path), dtype, zero_copy)
+        worker = ray.remote(num_gpus=gpus)(RolloutWorker).remote(cfg, str(path), dtype)
+        sync = WeightSync(cfg, sender, [worker])
+        version = iter(range(1, 10**6))
+        try:
+            return time_reps(lambda: sync(next(version)), reps)
+        finally:
+            ray.get(worker.close.remote())
+    finally:
+        ray.shutdown()
+
+
+def bench_ray(path: Path, reps: int, zero_copy: bool = True) -> float:
+    return _bench_product_sync(path, reps, "object_store", zero_copy=zero_copy)
 
 
 def bench_gpu_pair(path: Path, reps: int, dtype: str, nccl: bool = False, ipc: bool = False,
                    colocated: bool = False) -> float:
-    import ray
-
-    from rollout.worker import RolloutWorker
-
-    ray.init(include_dashboard=False, log_to_driver=True)
-    try:
-        share = 0.5 if colocated else 1
-        sender = ray.remote(num_gpus=share)(_GpuSender).remote(str(path), dtype)
-        worker = ray.remote(num_gpus=share)(RolloutWorker).remote("hf", str(path), dtype, 4, 8)
-        version = iter(range(1, 10**6))
-        if ipc:
-            def once():
-                handles, plan = ray.get(sender.ipc_share.remote())
-                ray.get(worker.receive_ipc.remote(handles, plan, next(version)))
-            return time_reps(once, reps)
-        if nccl:
-            host, port = ray.get(sender.addr.remote())
-            plan_ref = sender.init_group.remote(host, port, 2)
-            ray.get(worker.init_weight_group.remote(host, port, 1, 2))
-            plan = ray.get(plan_ref)
-            return time_reps(lambda: ray.get([sender.send.remote(),
-                                              worker.receive_weights.remote(plan, next(version))]), reps)
-        return time_reps(lambda: ray.get(worker.update_weights.remote(sender.weights.remote(), next(version))), reps)
-    finally:
-        ray.shutdown()
+    method = "cuda_ipc" if ipc else "nccl" if nccl else "object_store"
+    return _bench_product_sync(path, reps, method, dtype, gpus=0.5 if colocated else 1)
 
 
 def bench_vllm(path: Path, reps: int) -> float:
@@ -196,52 +168,9 @@ def bench_vllm(path: Path, reps: int) -> float:
 
 
 def bench_gloo(path: Path, reps: int, engine: str = "hf") -> float:
-    """rollout.weight_sync=gloo: the driver broadcasts as learner rank 0 to an HF engine in a Ray rollout worker
-    (engine=hf) or to a vLLM engine's worker process (engine=vllm, through the worker extension)."""
-    import threading
-
-    import ray
-    from transformers import AutoModelForCausalLM
-
-    from rl.learner_group import free_port
-    from rollout.gpu_weight_sync import WeightGroup, plan_buckets, plan_to_wire, specs_of
-    from rollout.weights import without_tied
-    from rollout.worker import RolloutWorker
-
-    sd = without_tied(AutoModelForCausalLM.from_pretrained(path).state_dict())
-    plan = plan_to_wire(plan_buckets(specs_of(sd)))
-    port, version = free_port(), iter(range(1, 10**6))
-    if engine == "vllm":
-        from rollout.vllm_engine import VLLMEngine
-
-        receiver = VLLMEngine(str(path), gpu_memory_utilization=0.1, enforce_eager=True)
-        join = lambda: receiver.init_weight_group("127.0.0.1", port, 1, 2, "gloo")  # noqa: E731
-        recv = lambda v: receiver.receive_weights(plan, v)  # noqa: E731
-    else:
-        ray.init(include_dashboard=False)
-        actor = ray.remote(RolloutWorker).remote("hf", str(path))
-        join = lambda: ray.get(actor.init_weight_group.remote("127.0.0.1", port, 1, 2, "gloo"))  # noqa: E731
-        recv = lambda v: ray.get(actor.receive_weights.remote(plan, v))  # noqa: E731
-    group = None
-    try:
-        t = threading.Thread(target=join)
-        t.start()
-        group = WeightGroup("127.0.0.1", port, 0, 2, backend="gloo")
-        t.join()
-
-        def once() -> None:
-            r = threading.Thread(target=recv, args=(next(version),))
-            r.start()
-            group.send(sd, plan)
-            r.join()
-        return time_reps(once, reps)
-    finally:
-        if group is not None:
-            group.close()
-        if engine == "vllm":
-            receiver.close()
-        else:
-            ray.shutdown()
+    """rollout.weight_sync=gloo: bucketed broadcast from the sender stand-in to an HF engine in a rollout worker
+    (engine=hf) or into a vLLM engine's worker process (engine=vllm, through the worker extension)."""
+    return _bench_product_sync(path, reps, "gloo", engine=engine)
 
 
 def main() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from config.rollout import RolloutConfig
 from rl.batch import build_batch
 from rl.logprobs import sequence_logprobs
 from rollout.hf_engine import HFEngine
@@ -16,7 +17,7 @@ def test_rollout_logprobs_match_learner(tiny_model_path, tiny_tokenizer, tempera
     prompts = [f"What is {a} + {b}? Put the final answer in \\boxed{{}}." for a, b in [(1, 2), (11, 12), (3, 9)]]
     texts = [tiny_tokenizer.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True,
                                                 tokenize=False) for p in prompts]
-    worker = RolloutWorker("hf", tiny_model_path, threads=2)
+    worker = RolloutWorker(RolloutConfig(torch_threads=2), tiny_model_path)
     reqs = [RolloutRequest(i, "math", t, tiny_tokenizer(t, add_special_tokens=False).input_ids)
             for i, t in enumerate(texts)]
     trajs = worker.rollout(reqs, SamplingParams(n=4, temperature=temperature, max_new_tokens=24, seed=0))
@@ -45,7 +46,7 @@ def test_stop_and_length_finish_reasons(tiny_model_path, tiny_tokenizer):
 
 def test_hf_engine_receives_a_gloo_broadcast(tiny_model_path, gloo_broadcast):
     """The Engine base class joins the weight group in-process (the path nccl takes on GPUs)."""
-    from rollout.weights import without_tied
+    from rollout.weights.payload import without_tied
 
     eng = HFEngine(tiny_model_path, threads=2)
     new = {k: v + 0.01 for k, v in without_tied(eng.model.state_dict()).items()}

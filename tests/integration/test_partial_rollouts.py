@@ -7,11 +7,19 @@ import time
 
 import torch
 
+from config.rollout import RolloutConfig
 from rl.batch import build_batch
 from rl.logprobs import sequence_logprobs
 from rollout.base import Engine
 from rollout.types import Completion, RolloutRequest, SamplingParams
 from rollout.worker import RolloutWorker
+
+
+def _cfg(threads: int, segment_tokens: int = 0) -> RolloutConfig:
+    """A rollout section with partial rollouts on when segment_tokens > 0."""
+    if segment_tokens:
+        return RolloutConfig(torch_threads=threads, mode="async", partial_rollouts=True, segment_tokens=segment_tokens)
+    return RolloutConfig(torch_threads=threads)
 
 
 def _requests(tok, n: int) -> list[RolloutRequest]:
@@ -24,7 +32,7 @@ def _requests(tok, n: int) -> list[RolloutRequest]:
 
 
 def test_update_lands_mid_generation_and_spans_carry_versions(tiny_model_path, tiny_tokenizer):
-    worker = RolloutWorker("hf", tiny_model_path, threads=2, segment_tokens=2)
+    worker = RolloutWorker(_cfg(2, 2), tiny_model_path)
     old_state = {k: v.detach().clone() for k, v in worker.engine.model.state_dict().items()}
     gen = torch.Generator().manual_seed(0)
     new_state = {k: v + 0.05 * torch.randn(v.shape, generator=gen) if v.is_floating_point() else v
@@ -69,7 +77,7 @@ def test_update_lands_mid_generation_and_spans_carry_versions(tiny_model_path, t
 
 
 def test_full_rollout_without_partial_is_one_call_and_one_span(tiny_model_path, tiny_tokenizer):
-    worker = RolloutWorker("hf", tiny_model_path, threads=2)
+    worker = RolloutWorker(_cfg(2), tiny_model_path)
     trajs = worker.rollout(_requests(tiny_tokenizer, 2), SamplingParams(n=2, max_new_tokens=24, seed=0))
     assert worker.engine_calls == 1
     assert all(t.version_spans == [(0, len(t.response_ids), 0)] for t in trajs)
@@ -98,17 +106,17 @@ class _ContextLimitedEngine(Engine):
 
 
 def test_segments_stop_at_the_engine_context_limit(tiny_model_path):
-    worker = RolloutWorker("hf", tiny_model_path, threads=1, segment_tokens=4)
+    worker = RolloutWorker(_cfg(1, 4), tiny_model_path)
     worker.engine = _ContextLimitedEngine(window=14)
     req = RolloutRequest(0, "math", "p", [1] * 8)  # 6 tokens of room: segments of 4, then 2 (context full)
     (traj,) = worker.rollout([req], SamplingParams(n=1, max_new_tokens=64))
     assert len(traj.response_ids) == 6 and traj.truncated and worker.engine.calls == 2
     assert traj.version_spans == [(0, 6, 0)]
-    worker = RolloutWorker("hf", tiny_model_path, threads=1)  # no partial rollouts: one call, never continued
+    worker = RolloutWorker(_cfg(1), tiny_model_path)  # no partial rollouts: one call, never continued
     worker.engine = _ContextLimitedEngine(window=14)
     (traj,) = worker.rollout([req], SamplingParams(n=1, max_new_tokens=64))
     assert len(traj.response_ids) == 6 and traj.truncated and worker.engine.calls == 1
-    worker = RolloutWorker("hf", tiny_model_path, threads=1, segment_tokens=4)
+    worker = RolloutWorker(_cfg(1, 4), tiny_model_path)
     worker.engine = _ContextLimitedEngine(window=16)  # segments fill the window exactly: no third call
     (traj,) = worker.rollout([req], SamplingParams(n=1, max_new_tokens=64))
     assert len(traj.response_ids) == 8 and traj.truncated and worker.engine.calls == 2

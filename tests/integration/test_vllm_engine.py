@@ -62,7 +62,7 @@ def test_vllm_receives_a_gloo_broadcast_inside_its_worker(engine, tiny_model_pat
     from transformers import AutoModelForCausalLM
 
     from rollout.types import SamplingParams
-    from rollout.weights import without_tied
+    from rollout.weights.payload import without_tied
 
     model = AutoModelForCausalLM.from_pretrained(tiny_model_path)
     with torch.no_grad():

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def agent_model(terminal_image) -> str:
-    from rl.tiny_model.build import resolve_model_path
+    from rl.model_source import resolve_model_path
 
     return resolve_model_path("mispo-tiny-agent")
 
@@ -35,7 +35,8 @@ def test_episodes_are_token_in_token_out(agent_model):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from rollout.agent_loop import AgentLimits, ObservationTemplate, run_episodes
+    from config.rollout import AgentConfig
+    from rollout.agent_loop import ObservationTemplate, run_episodes
     from rollout.envs.terminal import TerminalEpisodeEnv
     from rollout.hf_engine import HFEngine
     from rollout.tools import XMLToolParser
@@ -48,21 +49,21 @@ def test_episodes_are_token_in_token_out(agent_model):
         reqs = _requests(tok, 3)
         episodes = [(r, envs[i * 2 + k]) for i, r in enumerate(reqs) for k in range(2)]
         trajs = run_episodes(engine, ObservationTemplate(tok), XMLToolParser(("bash",)), episodes,
-                             SamplingParams(n=1, temperature=1.0, seed=0), AgentLimits(max_turns=4, max_turn_tokens=48,
+                             SamplingParams(n=1, temperature=1.0, seed=0), AgentConfig(max_turns=4, max_turn_tokens=48,
                                                                                       max_total_tokens=320))
     finally:
         for e in envs:
             e.close()
     assert len(trajs) == 6
-    multi = [t for t in trajs if t.metadata["turns"] >= 2]
+    multi = [t for t in trajs if t.turns >= 2]
     assert multi, "the tiny agent always calls a tool first, so some episodes must take several turns"
-    model = AutoModelForCausalLM.from_pretrained(agent_model, torch_dtype=torch.float32).eval()
+    model = AutoModelForCausalLM.from_pretrained(agent_model, dtype=torch.float32).eval()
     worst = 0.0
     for t in trajs:
-        res = t.metadata["env_result"]
-        assert res["status"] == "ok" and res["score"] in (0.0, 1.0), res
+        res = t.env_result
+        assert res.status == "ok" and res.score in (0.0, 1.0), res
         assert len(t.response_ids) == len(t.rollout_logprobs) == len(t.loss_mask)
-        if t.metadata["turns"] >= 2:
+        if t.turns >= 2:
             assert 0 in t.loss_mask and "<output>" in tok.decode(t.response_ids)
         ids = torch.tensor([t.prompt_ids + t.response_ids])
         with torch.no_grad():
@@ -74,7 +75,7 @@ def test_episodes_are_token_in_token_out(agent_model):
             else:
                 assert t.rollout_logprobs[j] == 0.0
     print(f"agent loop logprob agreement on policy tokens: max abs diff {worst:.2e}; "
-          f"turns {[t.metadata['turns'] for t in trajs]}, rewards {[t.metadata['env_result']['score'] for t in trajs]}")
+          f"turns {[t.turns for t in trajs]}, rewards {[t.env_result.score for t in trajs]}")
     assert worst < 1e-3
 
 

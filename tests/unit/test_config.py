@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from rl.config_load import CONFIGS_DIR, ConfigError, load_config
-from rl.config_schema import RLConfig, validate_rl_config
+from config.errors import ConfigError
+from config.load import CONFIGS_DIR, load_config
+from config.rl import RLConfig, validate_rl_config
 from rl.run_summary import batch_arithmetic
 
 REPO = Path(__file__).resolve().parents[2]

@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from rl.config_load import ConfigError
-from rl.config_schema import DataConfig
+from config.errors import ConfigError
+from config.rl import DataConfig
 from rl.data import PromptSampler, domain_counts, load_prompts
 
 

@@ -2,7 +2,7 @@
 applies), verifier failures are their own reason (never a 0 score), and only survivors reach the verifier."""
 from __future__ import annotations
 
-from distill.config_schema import FilterConfig
+from config.distill import FilterConfig
 from distill.filters import REASONS, filter_samples, repeat_frac, script_mix
 from distill.generate import PromptRow, Sample
 from rewards.types import RewardResult

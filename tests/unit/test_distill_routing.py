@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import torch
 
-from distill.config_schema import DomainConfig, GenerateConfig, PromptsConfig
+from config.distill import DomainConfig, GenerateConfig, PromptsConfig
 from distill.generate import PromptRow, generate_for_experts, load_prompt_rows, route, subsample
 
 

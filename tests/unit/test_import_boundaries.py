@@ -1,5 +1,6 @@
-"""Dependency direction: config never imports torch; rollout never imports deepspeed, rl or rewards; rewards never
-imports rl or rollout; sandboxes import none of rl, rollout, rewards (and no torch)."""
+"""Dependency direction: config imports none of the project's other packages and no torch; rollout never imports
+deepspeed, rl or rewards; rewards never imports rl or rollout; sandboxes import none of rl, rollout, rewards (and no
+torch); sft and distill import config from config/, never a schema from rl/."""
 from __future__ import annotations
 
 import subprocess
@@ -8,17 +9,21 @@ import sys
 import pytest
 
 CASES = [
-    ("rl.config_schema, rl.config_load, rl.run_summary", ["torch", "ray", "deepspeed", "vllm"]),
+    ("config.common, config.errors, config.load, config.rollout, config.rewards, config.rl, config.sft, "
+     "config.distill, rl.run_summary",
+     ["torch", "ray", "deepspeed", "vllm", "rl.train", "rollout", "rewards", "sandboxes", "sft", "distill"]),
     ("rollout.base, rollout.types, rollout.worker, rollout.hf_engine", ["deepspeed", "rl"]),
-    ("rewards.base, rewards.types, rewards.registry, rewards.pool, rewards.math_verifier, rewards.process_pool, "
-     "rewards.check, rewards.preference_verifier, rewards.judges.hf_judge, rewards.judges.openai_judge, "
+    ("rewards.base, rewards.types, rewards.registry, rewards.reward_worker, rewards.math_verifier, rewards.process_pool, "
+     "rewards.check, rewards.preference_verifier, rewards.preference_judges.hf_judge, "
+     "rewards.preference_judges.openai_judge, "
      "rewards.code_verifier, rewards.env_verifier",
      ["rl", "rollout"]),
     ("sandboxes.engine, sandboxes.images, sandboxes.limits, sandboxes.container, sandboxes.pool, sandboxes.shell, "
      "sandboxes.code_runner, sandboxes.terminal_env, sandboxes.tasks.spec, sandboxes.tasks.task_image, "
      "sandboxes.tasks.__main__", ["rl", "rollout", "rewards", "torch"]),
     ("rollout.agent_loop, rollout.tools, rollout.envs, rollout.envs.terminal, rollout.envs.python_tool, "
-     "rollout.gpu_weight_sync", ["deepspeed", "rl", "rewards"]),
+     "rollout.weights.base, rollout.weights.object_store, rollout.weights.gloo, rollout.weights.nccl, "
+     "rollout.weights.cuda_ipc", ["deepspeed", "rl", "rewards"]),
 ]
 
 

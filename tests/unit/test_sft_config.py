@@ -8,10 +8,12 @@ import sys
 
 import pytest
 
-from distill.config_schema import MergeConfig, used_experts, validate_merge_config
-from rl.config_load import CONFIGS_DIR, ConfigError, load_config
+from config.distill import MergeConfig, used_experts, validate_merge_config
+from config.errors import ConfigError
+from config.load import CONFIGS_DIR, load_config
+from config.sft import SFTConfig, validate_sft_config
+from rewards.registry import known_verifiers
 from sft.batching import plan_steps
-from sft.config_schema import SFTConfig, validate_sft_config
 from sft.data import SFTExample
 
 
@@ -53,12 +55,12 @@ def test_sft_errors_name_the_key(overrides, needle):
 def test_merge_errors_name_the_key(overrides, needle):
     with pytest.raises(ConfigError) as exc:
         load_config(MergeConfig, "distill_merge.yaml", ["domains.code.enabled=false", *overrides],
-                    validate_merge_config)
+                    lambda c: validate_merge_config(c, known_verifiers()))
     assert needle in str(exc.value) and "\n" not in str(exc.value)
 
 
 def test_schemas_and_entry_points_import_no_torch():
-    code = ("import sys, sft.config_schema, sft.train, distill.config_schema, distill.merge; "
+    code = ("import sys, config.sft, sft.train, config.distill, distill.merge; "
             "bad = [m for m in ('torch', 'deepspeed', 'ray', 'transformers') if m in sys.modules]; "
             "print(bad); sys.exit(1 if bad else 0)")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

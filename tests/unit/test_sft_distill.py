@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from sft.config_schema import SFTDistillConfig
+from config.sft import SFTDistillConfig
 from sft.data import IGNORE, SFTExample, tokenize_conversation
 from sft.packing import PackedBatch, collate, distill_loss_sums
 from sft.teacher import annotate_topk
@@ -63,7 +63,7 @@ def test_annotation_routes_each_example_to_its_teacher_and_survives_packing(tiny
 
 
 def test_unknown_teacher_is_a_config_error(tiny_tokenizer):
-    from rl.config_load import ConfigError
+    from config.errors import ConfigError
 
     ex = tokenize_conversation(CHATS[0], tiny_tokenizer)
     ex.teacher = "nobody"

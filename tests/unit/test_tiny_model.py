@@ -5,7 +5,8 @@ import json
 
 import torch
 
-from rl.tiny_model.build import TINY_NAME, TinyRecipe, build, resolve_model_path
+from rl.model_source import resolve_model_path
+from rl.tiny_model.build import TINY_NAME, TinyRecipe, build
 from rl.tiny_model.tasks import MathTask, all_math_tasks, split_math_tasks
 
 
@@ -37,3 +38,10 @@ def test_tasks_split_and_answers():
     assert len(train) + len(test) == len(all_math_tasks()) and not set(train) & set(test)
     t = MathTask(7, "*", 6)
     assert t.answer == 42 and "\\boxed{42}" in t.response(42) and "\\boxed" not in t.response(42, boxed=False)
+
+
+def test_model_source_names_every_builtin_tiny_model():
+    from rl.model_source import BUILTIN_MODELS
+    from rl.tiny_model.build import MODELS
+
+    assert set(BUILTIN_MODELS) == set(MODELS)

@@ -5,7 +5,7 @@ import pickle
 
 import torch
 
-from rollout.weights import is_payload, pack, unpack
+from rollout.weights.payload import is_payload, pack, unpack
 
 
 def test_pack_unpack_round_trip_all_dtypes():
@@ -21,7 +21,7 @@ def test_pack_unpack_round_trip_all_dtypes():
 def test_tied_weights_cross_once_and_reload_tied():
     from transformers import Qwen2Config, Qwen2ForCausalLM
 
-    from rollout.weights import without_tied
+    from rollout.weights.payload import without_tied
 
     cfg = dict(vocab_size=64, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2,
                num_key_value_heads=1)
@@ -41,7 +41,7 @@ def test_tied_weights_cross_once_and_reload_tied():
 
 
 def test_without_tied_keeps_empty_tensors_and_the_embedding_name():
-    from rollout.weights import without_tied
+    from rollout.weights.payload import without_tied
 
     emb = torch.randn(4, 2)
     kept = without_tied({"lm_head.weight": emb, "model.embed_tokens.weight": emb, "a": torch.empty(0),

@@ -4,9 +4,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from rl.config_load import ConfigError, load_config
-from rl.config_schema import RLConfig, validate_rl_config
-from rollout.gpu_weight_sync import TensorSpec, plan_buckets, specs_of
+from config.errors import ConfigError
+from config.load import load_config
+from config.rl import RLConfig, validate_rl_config
+from rollout.weights.buckets import TensorSpec, plan_buckets, specs_of
 
 
 def test_buckets_split_by_size_and_dtype():

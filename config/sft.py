@@ -1,4 +1,4 @@
-"""Typed configuration of an SFT run (`python -m sft.train --config NAME`), loaded by `rl.config_load.load_config`.
+"""Typed configuration of an SFT run (`python -m sft.train --config NAME`), loaded by `config.load.load_config`.
 
 Imports nothing heavy (no torch/deepspeed). Every field is documented here and in docs/distill.md.
 """
@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 from omegaconf import MISSING
 
-from rl.config_schema import LearnerRoleConfig, LoggingConfig
+from config.common import LearnerRoleConfig, LoggingConfig
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "model.dtype": ("auto", "float32", "bfloat16"),

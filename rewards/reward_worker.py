@@ -6,8 +6,8 @@ A verifier that raises, hangs past the deadline or crashes its process yields Re
 from __future__ import annotations
 
 import logging
-from typing import Any
 
+from config.rewards import RewardsConfig
 from rewards.base import VerifyRequest
 from rewards.process_pool import VerifierProcessPool
 from rewards.types import RewardResult
@@ -16,12 +16,13 @@ log = logging.getLogger(__name__)
 
 
 class RewardWorker:
-    """domains: {domain: (verifier name, options)}; the pool's limits come from the rewards config."""
+    """Scores the domains of `cfg.domains` (or the subset `domains`) with `cfg.processes_per_worker` verifier
+    processes, under the section's deadline, memory limit and retry count."""
 
-    def __init__(self, domains: dict[str, tuple[str, dict[str, Any]]], processes: int = 1, timeout_s: float = 10.0,
-                 memory_mb: int | None = 4096, max_retries: int = 1) -> None:
+    def __init__(self, cfg: RewardsConfig, domains: set[str] | None = None) -> None:
         logging.basicConfig(level=logging.INFO)
-        self.pool = VerifierProcessPool(domains, processes, timeout_s, memory_mb, max_retries)
+        self.pool = VerifierProcessPool(cfg.verifier_specs(domains), cfg.processes_per_worker, cfg.timeout_s,
+                                        cfg.memory_mb, cfg.max_retries)
 
     def score(self, items: list[tuple[str, VerifyRequest]]) -> list[RewardResult]:
         """Score (domain, request) pairs in order."""

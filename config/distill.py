@@ -5,13 +5,13 @@ Imports nothing heavy (no torch/deepspeed). Every field is documented here and i
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Collection, Optional
 
 from omegaconf import MISSING
 
-from rl.config_schema import LoggingConfig
-from sft.config_schema import CHOICES as SFT_CHOICES
-from sft.config_schema import SFTOptimConfig
+from config.common import LoggingConfig
+from config.sft import CHOICES as SFT_CHOICES
+from config.sft import SFTOptimConfig
 
 
 @dataclass
@@ -180,17 +180,14 @@ def used_experts(cfg: MergeConfig) -> list[str]:
     return [name for name in cfg.experts if name in teachers]
 
 
-def _check_domains(cfg: MergeConfig, errors: list[str]) -> None:
-    from rewards.registry import known_verifiers
-
-    known = known_verifiers()
+def _check_domains(cfg: MergeConfig, known: Collection[str] | None, errors: list[str]) -> None:
     if not enabled_domains(cfg):
         errors.append("domains: none enabled; enable at least one (domains.<name>.enabled=true)")
     for d, dc in enabled_domains(cfg).items():
         if dc.expert not in cfg.experts:
             errors.append(f"domains.{d}.expert: {dc.expert!r} is not under experts (have {sorted(cfg.experts)}); "
                           f"add experts.{dc.expert} or pick one of those")
-        if dc.verifier not in known and ":" not in dc.verifier:
+        if known is not None and dc.verifier not in known and ":" not in dc.verifier:
             errors.append(f"domains.{d}.verifier: {dc.verifier!r} is not registered (known: {sorted(known)}); "
                           f"install it, use 'pkg.module:Class', or skip the domain with domains.{d}.enabled=false")
         if dc.student_repeat < 1:
@@ -199,10 +196,11 @@ def _check_domains(cfg: MergeConfig, errors: list[str]) -> None:
             errors.append(f"domains.{d}.eval_files: empty; list held-out prompt files for domain {d}")
 
 
-def validate_merge_config(cfg: MergeConfig) -> list[str]:
-    """Checks types cannot express; one message per problem (empty list = valid)."""
+def validate_merge_config(cfg: MergeConfig, known_verifiers: Collection[str] | None = None) -> list[str]:
+    """Checks types cannot express; one message per problem (empty list = valid). known_verifiers: the names the
+    verifier registry knows (distill.merge passes them; config/ never imports rewards/); None skips that check."""
     errors: list[str] = []
-    _check_domains(cfg, errors)
+    _check_domains(cfg, known_verifiers, errors)
     for name in used_experts(cfg):
         e = cfg.experts[name]
         if not e.checkpoint and not e.sft_config:

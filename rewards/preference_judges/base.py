@@ -16,11 +16,11 @@ class Judge(ABC):
 def setup_judge(kind: str, **options: Any) -> Judge:
     """Judge factory keyed on the preference verifier's `judge` option."""
     if kind == "hf":
-        from rewards.judges.hf_judge import HFJudge
+        from rewards.preference_judges.hf_judge import HFJudge
 
         return HFJudge(**options)
     if kind == "openai":
-        from rewards.judges.openai_judge import OpenAIJudge
+        from rewards.preference_judges.openai_judge import OpenAIJudge
 
         return OpenAIJudge(**options)
     raise ValueError(f"preference verifier: judge {kind!r} is not one of ['hf', 'openai']")

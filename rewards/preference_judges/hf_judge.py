@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from rewards.judges.base import Judge
+from rewards.preference_judges.base import Judge
 
 
 class HFJudge(Judge):

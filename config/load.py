@@ -1,7 +1,7 @@
 """Load a YAML config onto a typed schema, apply `dotted.key=value` overrides, and validate.
 
 Errors are one line each, name the key path, and say how to fix it. Nothing here imports torch.
-Shared by rl.train, sft.train and distill.merge (each passes its own schema dataclass).
+Shared by rl.train, sft.train, distill.merge and rl.evaluate (each passes its own schema dataclass).
 """
 from __future__ import annotations
 
@@ -20,13 +20,11 @@ from omegaconf.errors import (
     ValidationError,
 )
 
+from config.errors import ConfigError
+
 T = TypeVar("T")
 
 CONFIGS_DIR = Path(__file__).resolve().parent.parent / "configs"
-
-
-class ConfigError(ValueError):
-    """A user-facing configuration error: the message is one line naming the key and the fix."""
 
 
 def resolve_config_path(name: str, configs_dir: Path = CONFIGS_DIR) -> Path:

@@ -6,7 +6,7 @@ import json
 import os
 import urllib.request
 
-from rewards.judges.base import Judge
+from rewards.preference_judges.base import Judge
 
 
 class OpenAIJudge(Judge):

@@ -1,0 +1,81 @@
+"""Config sections shared by several jobs: the model, a DeepSpeed learner role, logging, Ray."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from omegaconf import MISSING
+
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+@dataclass
+class ModelConfig:
+    """The policy. `path` is a local HF directory, a hub id (where a hub is reachable), or `mispo-tiny`: the
+    project's own tiny base model, built deterministically into the cache ($MISPO_CACHE, default
+    ~/.cache/mispo) when missing."""
+
+    path: str = MISSING
+    dtype: str = "float32"  # learner and engine compute dtype; bfloat16 on GPUs
+    gradient_checkpointing: bool = False
+
+
+@dataclass
+class LearnerRoleConfig:
+    """Fields of one DeepSpeed learner role (the RL actor, the critic; SFT reads the same subset)."""
+
+    lr: float = 2e-6
+    weight_decay: float = 0.0
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    warmup_steps: int = 0  # linear LR warm-up, in optimizer steps
+    grad_clip: float = 1.0
+    mini_batches: int = 4  # optimizer steps per RL step (1 epoch over the rollout batch)
+    micro_batch_size: int = 16  # trajectories per forward/backward
+    zero_stage: int = 1
+    num_workers: int = 1  # data-parallel ranks
+    num_cpus_per_worker: float = 1.0
+    num_gpus_per_worker: float = 0.0
+    torch_threads: int = 0  # 0 = the machine's cores
+
+
+@dataclass
+class WandbConfig:
+    mode: str = "offline"  # offline by default: no network, no key needed; `online` needs WANDB_API_KEY
+    project: str = "mispo"
+    entity: Optional[str] = None
+
+
+@dataclass
+class LoggingConfig:
+    wandb: WandbConfig = field(default_factory=WandbConfig)
+    progress_bar: bool = True
+    level: str = "INFO"
+
+
+@dataclass
+class RayConfig:
+    address: Optional[str] = None  # null: start a local cluster; "auto" or "ray://host:port" to join one
+    num_cpus: Optional[int] = None  # local cluster only; null = all cores
+
+
+def get_dotted(cfg: object, dotted: str) -> object:
+    """The value at a dotted key path of a config object."""
+    value = cfg
+    for part in dotted.split("."):
+        value = getattr(value, part)
+    return value
+
+
+def check_choices(cfg: object, choices: dict[str, tuple[str, ...]], prefix: str = "") -> list[str]:
+    """One message per enumerated field whose value is not allowed; keys are reported with `prefix`."""
+    errors = []
+    for dotted, allowed in choices.items():
+        value = get_dotted(cfg, dotted)
+        if value not in allowed:
+            key = prefix + dotted
+            errors.append(f"{key}: {value!r} is not one of {list(allowed)}; set {key}={allowed[0]}")
+    return errors
+
+
+def check_positive(values: dict[str, float]) -> list[str]:
+    return [f"{k}: must be > 0, got {v}" for k, v in values.items() if v <= 0]

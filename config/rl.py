@@ -1,0 +1,219 @@
+"""Typed configuration of an RL run (`python -m rl.train`): data, algorithm, learners, trainer, and the
+sections of the other parts it composes (rollout, rewards, model, logging, Ray).
+
+Imports nothing heavy (no torch/ray/vllm/deepspeed) so that `--help`, validation and dry runs are instant.
+Every field is documented here and in docs/config.md; `config.load` merges YAML + CLI overrides on top of
+these dataclasses with strict keys and types, then `validate_rl_config()` checks values that types cannot express.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from omegaconf import MISSING
+
+from config.common import (
+    DTYPES,
+    LearnerRoleConfig,
+    LoggingConfig,
+    ModelConfig,
+    RayConfig,
+    check_choices,
+    check_positive,
+)
+from config.rewards import RewardsConfig, validate_rewards
+from config.rollout import RolloutConfig, validate_rollout
+
+# The paper's MIS-PO bands (Step 3.5 Flash, Sec. 5.2); the one place these defaults are written.
+MISPO_TOKEN_BOUNDS: tuple[float, float] = (0.5, 2.0)
+MISPO_TRAJ_BOUNDS: tuple[float, float] = (0.996, 1.001)
+
+# Allowed values for enumerated string fields, used by validation and by error messages.
+CHOICES: dict[str, tuple[str, ...]] = {
+    "model.dtype": DTYPES,
+    "algo.objective": ("mispo", "pg", "ppo_clip", "tis", "icepop", "gspo"),
+    "algo.advantage": ("gae", "grpo", "group_mean", "rloo"),
+    "algo.loss_agg": ("token_mean", "seq_mean_token_sum", "seq_mean_token_mean"),
+    "logging.wandb.mode": ("offline", "online", "disabled"),
+}
+
+
+@dataclass
+class DataConfig:
+    """Prompt datasets (local jsonl/parquet read through HF `datasets`). Each row needs a prompt and a domain
+    (from the row's `domain_key` field or from `default_domain`); rows missing either are reported and skipped."""
+
+    train_files: list[str] = MISSING
+    domain_weights: dict[str, float] = MISSING  # sampling weight per domain in each step's prompt batch
+    prompt_key: str = "prompt"  # a string (chat template applied) or a list of chat messages
+    reference_key: str = "reference"  # ground truth handed to the verifier
+    domain_key: str = "domain"
+    default_domain: Optional[str] = None  # used when a row has no domain field
+    max_prompt_tokens: int = 256  # longer prompts are reported and skipped
+    apply_chat_template: bool = True
+
+
+@dataclass
+class AlgoConfig:
+    """MIS-PO (DESIGN.md section 3). Filters keep a token when token_bounds[0] <= pi_old/pi_rollout <=
+    token_bounds[1] and a trajectory when its geometric-mean ratio lies inside traj_bounds."""
+
+    objective: str = "mispo"  # mispo | pg | ppo_clip | tis | icepop | gspo (baselines for ablations)
+    advantage: str = "gae"  # gae (critic) | grpo (group-normalised) | group_mean | rloo
+    gamma: float = 1.0
+    lam: float = 1.0
+    truncation_bootstrap: bool = True  # a response cut by the length limit gets R = V(s_T) (gae only)
+    token_bounds: list[float] = field(default_factory=lambda: list(MISPO_TOKEN_BOUNDS))
+    traj_bounds: list[float] = field(default_factory=lambda: list(MISPO_TRAJ_BOUNDS))
+    adaptive_traj_bounds: bool = False  # widen the trajectory band to keep adaptive_target_keep of trajectories
+    adaptive_target_keep: float = 0.9
+    adaptive_smoothing: float = 0.5
+    loss_agg: str = "token_mean"
+    clip_eps: list[float] = field(default_factory=lambda: [0.2, 0.2])  # ppo_clip / tis / icepop
+    tis_cap: float = 2.0
+    gspo_eps: list[float] = field(default_factory=lambda: [3e-4, 4e-4])
+    kl_coef: float = 0.0  # k3 KL to a frozen reference, corrected by pi_theta/pi_old (paper: 0.001, final stage)
+
+
+@dataclass
+class ActorConfig(LearnerRoleConfig):
+    """The policy learner."""
+
+
+@dataclass
+class CriticConfig(LearnerRoleConfig):
+    """The value model (LM backbone + scalar head), used when algo.advantage == gae."""
+
+    lr: float = 5e-6
+    mini_batches: int = 12
+    value_clip: Optional[float] = None  # clipped value loss when set (e.g. 0.2)
+    actor_freeze_steps: int = 0  # critic warm-up: RL steps in which only the critic trains
+    num_cpus_per_worker: float = 0.5
+
+
+@dataclass
+class TrainerConfig:
+    total_steps: int = MISSING
+    seed: int = 0
+    run_name: str = "mispo"
+    run_dir: Optional[str] = None  # default runs/<run_name>
+    save_every: int = 0  # 0: only the final checkpoint
+    log_samples: int = 2  # decoded samples written to samples.jsonl per step
+
+
+@dataclass
+class RLConfig:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    rollout: RolloutConfig = field(default_factory=RolloutConfig)
+    rewards: RewardsConfig = field(default_factory=RewardsConfig)
+    algo: AlgoConfig = field(default_factory=AlgoConfig)
+    actor: ActorConfig = field(default_factory=ActorConfig)
+    critic: CriticConfig = field(default_factory=CriticConfig)
+    trainer: TrainerConfig = field(default_factory=TrainerConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+    ray: RayConfig = field(default_factory=RayConfig)
+
+
+def _check_bounds(name: str, bounds: list[float], errors: list[str]) -> None:
+    if len(bounds) != 2 or not (0 < bounds[0] <= bounds[1]):
+        errors.append(f"{name}: expected [low, high] with 0 < low <= high, got {list(bounds)}")
+
+
+def _validate_algo(cfg: RLConfig) -> list[str]:
+    errors: list[str] = []
+    _check_bounds("algo.token_bounds", cfg.algo.token_bounds, errors)
+    _check_bounds("algo.traj_bounds", cfg.algo.traj_bounds, errors)
+    if not 0 < cfg.algo.adaptive_target_keep <= 1:
+        errors.append(f"algo.adaptive_target_keep: must be in (0, 1], got {cfg.algo.adaptive_target_keep}")
+    if not (0 <= cfg.algo.gamma <= 1 and 0 <= cfg.algo.lam <= 1):
+        errors.append(f"algo.gamma / algo.lam: must be in [0, 1], got {cfg.algo.gamma} / {cfg.algo.lam}")
+    if cfg.algo.kl_coef < 0:
+        errors.append(f"algo.kl_coef: must be >= 0, got {cfg.algo.kl_coef}")
+    for role in ("actor", "critic"):
+        if getattr(cfg, role).lr <= 0:
+            errors.append(f"{role}.lr: must be > 0, got {getattr(cfg, role).lr}")
+        if getattr(cfg, role).zero_stage not in (0, 1, 2):
+            errors.append(f"{role}.zero_stage: must be 0, 1 or 2 (ZeRO-3 export is not supported yet), "
+                          f"got {getattr(cfg, role).zero_stage}")
+    return errors
+
+
+def _validate_data(cfg: RLConfig) -> list[str]:
+    errors: list[str] = []
+    if not cfg.data.train_files:
+        errors.append("data.train_files: empty; list at least one jsonl/parquet file")
+    if not cfg.data.domain_weights:
+        errors.append("data.domain_weights: empty; give each domain to sample a weight, e.g. {math: 1.0}")
+    for domain, weight in cfg.data.domain_weights.items():
+        if weight < 0:
+            errors.append(f"data.domain_weights.{domain}: must be >= 0, got {weight}")
+        if domain not in cfg.rewards.domains:
+            errors.append(
+                f"data.domain_weights.{domain}: no verifier configured for this domain; add "
+                f"rewards.domains.{domain}.verifier (configured domains: {sorted(cfg.rewards.domains)})"
+            )
+    if cfg.data.domain_weights and sum(cfg.data.domain_weights.values()) <= 0:
+        errors.append("data.domain_weights: weights sum to 0; give at least one domain a positive weight")
+    for domain in cfg.rollout.agent.domains:
+        verifier = cfg.rewards.domains.get(domain)
+        if verifier is None or verifier.verifier != "env":
+            errors.append(f"rollout.agent.domains.{domain}: the environment scores this domain; set "
+                          f"rewards.domains.{domain}.verifier: env")
+    return errors
+
+
+def _validate_placement(cfg: RLConfig) -> list[str]:
+    """Checks that join the rollout section with the learners and the data (weight sync, context length)."""
+    errors: list[str] = []
+    ro = cfg.rollout
+    if ro.weight_sync == "nccl" and (ro.num_gpus_per_worker < 1 or cfg.actor.num_gpus_per_worker <= 0):
+        errors.append("rollout.weight_sync: nccl needs the actor on a GPU and each rollout worker on its own GPU "
+                      "(rollout.num_gpus_per_worker=1); colocated engines use cuda_ipc, CPU ones gloo or object_store")
+    if ro.weight_sync == "cuda_ipc" and (ro.num_gpus_per_worker <= 0 or cfg.actor.num_gpus_per_worker <= 0
+                                         or cfg.actor.num_workers != 1):
+        errors.append("rollout.weight_sync: cuda_ipc needs the actor (one rank) and the rollout workers sharing "
+                      "one GPU (fractional num_gpus_per_worker, e.g. 0.3 each)")
+    if ro.engine == "vllm" and ro.vllm.max_model_len:
+        response = max(ro.max_new_tokens, ro.agent.max_total_tokens if ro.agent.domains else 0)
+        longest = cfg.data.max_prompt_tokens + response
+        if longest > ro.vllm.max_model_len:
+            errors.append(f"rollout.vllm.max_model_len: {ro.vllm.max_model_len} is shorter than the longest "
+                          f"sequence ({longest} = data.max_prompt_tokens + the response budget); raise it or lower "
+                          "data.max_prompt_tokens / rollout.max_new_tokens")
+    return errors
+
+
+def _validate_batch_split(cfg: RLConfig) -> list[str]:
+    errors: list[str] = []
+    batch = cfg.rollout.prompts_per_step * cfg.rollout.samples_per_prompt
+    per_rank = cfg.actor.mini_batches * cfg.actor.num_workers
+    crit_rank = cfg.critic.mini_batches * cfg.critic.num_workers
+    if cfg.algo.advantage == "gae" and batch % crit_rank:
+        errors.append(
+            f"critic.mini_batches: {batch} trajectories per step do not split into {cfg.critic.mini_batches} "
+            f"mini-batches x {cfg.critic.num_workers} critic ranks; choose values whose product divides {batch}"
+        )
+    if batch % per_rank:
+        errors.append(
+            f"actor.mini_batches: {batch} trajectories per step (rollout.prompts_per_step x "
+            f"rollout.samples_per_prompt) do not split into {cfg.actor.mini_batches} mini-batches x "
+            f"{cfg.actor.num_workers} learner ranks; choose values whose product divides {batch}"
+        )
+    return errors
+
+
+def validate_rl_config(cfg: RLConfig) -> list[str]:
+    """Checks types cannot express. Returns one message per problem (empty list = valid)."""
+    errors = check_choices(cfg, CHOICES)
+    errors += validate_rollout(cfg.rollout)
+    errors += validate_rewards(cfg.rewards)
+    errors += check_positive({
+        "trainer.total_steps": cfg.trainer.total_steps, "actor.mini_batches": cfg.actor.mini_batches,
+        "actor.micro_batch_size": cfg.actor.micro_batch_size, "actor.num_workers": cfg.actor.num_workers,
+        "data.max_prompt_tokens": cfg.data.max_prompt_tokens})
+    errors += _validate_algo(cfg)
+    errors += _validate_data(cfg)
+    errors += _validate_placement(cfg)
+    errors += _validate_batch_split(cfg)
+    return errors
