@@ -31,7 +31,9 @@ class LearnerRoleConfig:
     grad_clip: float = 1.0
     mini_batches: int = 4  # optimizer steps per RL step (1 epoch over the rollout batch)
     micro_batch_size: int = 16  # trajectories per forward/backward
-    zero_stage: int = 1
+    zero_stage: int = 1  # 3 shards parameters, gradients and optimizer state over the ranks (weights gathered per bucket)
+    offload: str = "none"  # none | optimizer (optimizer state on CPU, ZeRO >= 1) | all (+ parameters, ZeRO-3)
+    zero3_param_persistence_threshold: int = 100_000  # ZeRO-3: parameters smaller than this stay whole on each rank
     num_workers: int = 1  # data-parallel ranks
     num_cpus_per_worker: float = 1.0
     num_gpus_per_worker: float = 0.0
@@ -74,6 +76,24 @@ def check_choices(cfg: object, choices: dict[str, tuple[str, ...]], prefix: str 
         if value not in allowed:
             key = prefix + dotted
             errors.append(f"{key}: {value!r} is not one of {list(allowed)}; set {key}={allowed[0]}")
+    return errors
+
+
+OFFLOAD = ("none", "optimizer", "all")
+
+
+def check_learner_role(name: str, cfg: LearnerRoleConfig) -> list[str]:
+    """ZeRO stage and offload of one DeepSpeed role, reported as `<name>.<key>`."""
+    errors = []
+    if cfg.zero_stage not in (0, 1, 2, 3):
+        errors.append(f"{name}.zero_stage: must be 0, 1, 2 or 3, got {cfg.zero_stage}")
+    if cfg.offload not in OFFLOAD:
+        errors.append(f"{name}.offload: {cfg.offload!r} is not one of {list(OFFLOAD)}; set {name}.offload=none")
+    elif cfg.offload == "all" and cfg.zero_stage != 3:
+        errors.append(f"{name}.offload: 'all' offloads parameters, which needs {name}.zero_stage=3; set it, or use "
+                      f"{name}.offload=optimizer")
+    elif cfg.offload == "optimizer" and cfg.zero_stage == 0:
+        errors.append(f"{name}.offload: optimizer offload needs ZeRO >= 1; set {name}.zero_stage=2 or 3")
     return errors
 
 

@@ -19,6 +19,7 @@ from config.common import (
     ModelConfig,
     RayConfig,
     check_choices,
+    check_learner_role,
     check_positive,
 )
 from config.rewards import RewardsConfig, validate_rewards
@@ -31,9 +32,10 @@ MISPO_TRAJ_BOUNDS: tuple[float, float] = (0.996, 1.001)
 # Allowed values for enumerated string fields, used by validation and by error messages.
 CHOICES: dict[str, tuple[str, ...]] = {
     "model.dtype": DTYPES,
-    "algo.objective": ("mispo", "pg", "ppo_clip", "tis", "icepop", "gspo"),
+    "algo.objective": ("mispo", "pg", "ppo_clip", "tis", "icepop", "gspo", "gspo_mispo"),
     "algo.advantage": ("gae", "grpo", "group_mean", "rloo"),
     "algo.loss_agg": ("token_mean", "seq_mean_token_sum", "seq_mean_token_mean"),
+    "algo.overlong.mode": ("none", "mask", "penalty"),
     "logging.wandb.mode": ("offline", "online", "disabled"),
 }
 
@@ -54,11 +56,34 @@ class DataConfig:
 
 
 @dataclass
+class DynamicSamplingConfig:
+    """DAPO-style dynamic sampling: groups (the samples of one prompt) whose valid rewards all agree carry no
+    group-relative signal; drop them and generate more prompts until the batch holds `rollout.prompts_per_step`
+    informative groups or `max_rounds` generation rounds (the first included) were used. Short after that, the
+    batch is filled with zero-variance groups masked out of the loss (rl/dynamic_sampling.py)."""
+
+    enabled: bool = False
+    max_rounds: int = 3  # generation rounds per step, the first one included
+
+
+@dataclass
+class OverlongConfig:
+    """Shaping of long responses (rl/algos/overlong.py). `mask`: truncated responses leave the loss (DAPO's overlong
+    filtering). `penalty`: DAPO's soft overlong punishment added to the reward, 0 up to L_max - buffer_tokens, then
+    linear down to -penalty at L_max (L_max: rollout.max_new_tokens; agent domains: rollout.agent.max_total_tokens).
+    With algo.advantage=gae, the truncation bootstrap is the default; the two are exclusive (see docs/mispo.md)."""
+
+    mode: str = "none"  # none | mask | penalty
+    buffer_tokens: int = 16  # penalty: length of the soft zone before L_max
+    penalty: float = 1.0  # penalty: the reward subtracted at L_max
+
+
+@dataclass
 class AlgoConfig:
     """MIS-PO (DESIGN.md section 3). Filters keep a token when token_bounds[0] <= pi_old/pi_rollout <=
     token_bounds[1] and a trajectory when its geometric-mean ratio lies inside traj_bounds."""
 
-    objective: str = "mispo"  # mispo | pg | ppo_clip | tis | icepop | gspo (baselines for ablations)
+    objective: str = "mispo"  # mispo | pg | ppo_clip | tis | icepop | gspo | gspo_mispo (baselines, docs/mispo.md)
     advantage: str = "gae"  # gae (critic) | grpo (group-normalised) | group_mean | rloo
     gamma: float = 1.0
     lam: float = 1.0
@@ -71,8 +96,15 @@ class AlgoConfig:
     loss_agg: str = "token_mean"
     clip_eps: list[float] = field(default_factory=lambda: [0.2, 0.2])  # ppo_clip / tis / icepop
     tis_cap: float = 2.0
-    gspo_eps: list[float] = field(default_factory=lambda: [3e-4, 4e-4])
+    # icepop: [alpha, beta]; the IS weight pi_old/pi_rollout is kept inside the band and zeroed outside (IcePop's
+    # own defaults, not token_bounds)
+    icepop_bounds: list[float] = field(default_factory=lambda: [0.5, 5.0])
+    gspo_eps: list[float] = field(default_factory=lambda: [3e-4, 4e-4])  # gspo: sequence-ratio clip, GSPO paper
+    # gspo_mispo: sequence-ratio clip (low, high) of the Step 3.5 Flash GSPO baseline (with MIS-PO's filters)
+    gspo_mispo_eps: list[float] = field(default_factory=lambda: [1e-4, 1e-4])
     kl_coef: float = 0.0  # k3 KL to a frozen reference, corrected by pi_theta/pi_old (paper: 0.001, final stage)
+    dynamic_sampling: DynamicSamplingConfig = field(default_factory=DynamicSamplingConfig)
+    overlong: OverlongConfig = field(default_factory=OverlongConfig)
 
 
 @dataclass
@@ -99,6 +131,7 @@ class TrainerConfig:
     run_dir: Optional[str] = None  # default runs/<run_name>
     save_every: int = 0  # 0: only the final checkpoint
     log_samples: int = 2  # decoded samples written to samples.jsonl per step
+    peak_tflops: Optional[float] = None  # per-device peak for perf/mfu_actor; null = rl/perf.py's table (GPU only)
 
 
 @dataclass
@@ -124,6 +157,14 @@ def _validate_algo(cfg: RLConfig) -> list[str]:
     errors: list[str] = []
     _check_bounds("algo.token_bounds", cfg.algo.token_bounds, errors)
     _check_bounds("algo.traj_bounds", cfg.algo.traj_bounds, errors)
+    _check_bounds("algo.icepop_bounds", cfg.algo.icepop_bounds, errors)
+    if len(cfg.algo.icepop_bounds) == 2 and not cfg.algo.icepop_bounds[0] <= 1.0 <= cfg.algo.icepop_bounds[1]:
+        errors.append(f"algo.icepop_bounds: [alpha, beta] must contain 1 (on-policy tokens), got "
+                      f"{list(cfg.algo.icepop_bounds)}; IcePop's defaults are [0.5, 5.0]")
+    for key in ("gspo_eps", "gspo_mispo_eps"):
+        eps = getattr(cfg.algo, key)
+        if len(eps) != 2 or not all(0 <= e < 1 for e in eps):
+            errors.append(f"algo.{key}: expected [low, high] with 0 <= eps < 1, got {list(eps)}")
     if not 0 < cfg.algo.adaptive_target_keep <= 1:
         errors.append(f"algo.adaptive_target_keep: must be in (0, 1], got {cfg.algo.adaptive_target_keep}")
     if not (0 <= cfg.algo.gamma <= 1 and 0 <= cfg.algo.lam <= 1):
@@ -133,9 +174,36 @@ def _validate_algo(cfg: RLConfig) -> list[str]:
     for role in ("actor", "critic"):
         if getattr(cfg, role).lr <= 0:
             errors.append(f"{role}.lr: must be > 0, got {getattr(cfg, role).lr}")
-        if getattr(cfg, role).zero_stage not in (0, 1, 2):
-            errors.append(f"{role}.zero_stage: must be 0, 1 or 2 (ZeRO-3 export is not supported yet), "
-                          f"got {getattr(cfg, role).zero_stage}")
+        errors += check_learner_role(role, getattr(cfg, role))
+    return errors
+
+
+def _validate_shaping(cfg: RLConfig) -> list[str]:
+    """Dynamic sampling, overlong shaping, and their joints with the critic's truncation bootstrap."""
+    errors: list[str] = []
+    ds, ov = cfg.algo.dynamic_sampling, cfg.algo.overlong
+    if ds.max_rounds < 1:
+        errors.append(f"algo.dynamic_sampling.max_rounds: must be >= 1 (rounds per step, the first included), "
+                      f"got {ds.max_rounds}")
+    if ds.enabled and cfg.rollout.samples_per_prompt < 2:
+        errors.append("algo.dynamic_sampling.enabled: a group of one sample never has reward variance; set "
+                      "rollout.samples_per_prompt >= 2 or algo.dynamic_sampling.enabled=false")
+    if ov.mode == "penalty":
+        budgets = {"rollout.max_new_tokens": cfg.rollout.max_new_tokens}
+        if cfg.rollout.agent.domains:
+            budgets["rollout.agent.max_total_tokens"] = cfg.rollout.agent.max_total_tokens
+        for key, budget in budgets.items():
+            if not 0 < ov.buffer_tokens <= budget:
+                errors.append(f"algo.overlong.buffer_tokens: must be in [1, {key}={budget}], got {ov.buffer_tokens}")
+        if ov.penalty < 0:
+            errors.append(f"algo.overlong.penalty: must be >= 0 (the reward subtracted at L_max), got {ov.penalty}")
+    if ov.mode != "none" and cfg.algo.advantage == "gae" and cfg.algo.truncation_bootstrap:
+        errors.append(f"algo.overlong.mode: {ov.mode} and algo.truncation_bootstrap (GAE) both decide what a truncated "
+                      "response's return is; set algo.truncation_bootstrap=false to shape with the critic, or "
+                      "algo.overlong.mode=none to keep the bootstrap (the GAE default)")
+    if cfg.trainer.peak_tflops is not None and cfg.trainer.peak_tflops <= 0:
+        errors.append(f"trainer.peak_tflops: must be > 0 (per-device peak TFLOP/s) or null, got "
+                      f"{cfg.trainer.peak_tflops}")
     return errors
 
 
@@ -213,6 +281,7 @@ def validate_rl_config(cfg: RLConfig) -> list[str]:
         "actor.micro_batch_size": cfg.actor.micro_batch_size, "actor.num_workers": cfg.actor.num_workers,
         "data.max_prompt_tokens": cfg.data.max_prompt_tokens})
     errors += _validate_algo(cfg)
+    errors += _validate_shaping(cfg)
     errors += _validate_data(cfg)
     errors += _validate_placement(cfg)
     errors += _validate_batch_split(cfg)

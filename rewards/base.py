@@ -32,7 +32,9 @@ class Verifier(ABC):
 
     Construct with keyword options from the config (`rewards.domains.<domain>.options`). `verify` must not raise
     for bad model output (that is a score, usually 0); raise or return status="error" only when the verifier
-    itself cannot judge. The reward pool turns exceptions into RewardResult(status="error").
+    itself cannot judge. The reward pool turns exceptions into RewardResult(status="error"), and so a score that is
+    NaN, infinite or not a number. Slowness the answer causes must be a score too (0, well inside the pool's
+    deadline): the pool's own timeout is masked as a verifier failure.
     """
 
     name: str = "verifier"

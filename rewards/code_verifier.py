@@ -8,6 +8,9 @@ Test formats, read from the sample's fields (dataset columns land in `metadata`;
 - `stdio`: {"cases": [{"input": "...", "output": "..."}]}: stripped stdout must match.
 Score = fraction of cases passed; details carry all_passed, passed, total and the first failure reason.
 A sandbox failure (no engine, missing image, engine error) is status "error" (masked), never a silent 0.
+A timeout the candidate causes (its top level hangs, a case runs past case_timeout_s, the judge's job budget runs
+out) is the policy's fault: status "ok", the cases not passed or not run score 0, reason "timeout", within about
+one case timeout. Only no verdict by wall_s (a stuck judge or container) is status "timeout", masked.
 """
 from __future__ import annotations
 
@@ -49,7 +52,7 @@ class CodeVerifier(Verifier):
     @classmethod
     def preflight(cls, *, image: str = "python", **_: Any) -> None:
         """The Docker engine answers and the sandbox image exists (built offline when missing)."""
-        from sandboxes.engine import docker_client
+        from sandboxes.docker_client import docker_client
         from sandboxes.images import ensure_image
 
         docker_client()
@@ -72,28 +75,17 @@ class CodeVerifier(Verifier):
             self._runner = None
 
     def verify(self, request: VerifyRequest) -> RewardResult:
-        from sandboxes.code_runner import SandboxError, extract_code
-        from sandboxes.engine import SandboxUnavailable
+        from sandboxes.code_runner import SandboxError, TestFormatError
+        from sandboxes.docker_client import SandboxUnavailable
 
-        tests = _tests_of(request)
         try:
-            if "io_pairs" in tests:
-                report = self.runner().io_pairs(extract_code(request.response), tests["io_pairs"])
-            elif "stdio" in tests:
-                report = self.runner().stdio(extract_code(request.response), tests["stdio"])
-            elif "test" in tests and "entry_point" in tests:
-                # the code the response continues: `code_prompt` when the shown prompt is wrapped in instructions
-                code_prompt = tests.get("code_prompt", request.prompt)
-                report = self.runner().humaneval(code_prompt, request.response, tests["test"], tests["entry_point"])
-            else:
-                return RewardResult.failed("error", reason="sample has no tests: give io_pairs, stdio, or test + "
-                                           "entry_point (dataset columns or a dict reference)")
-        except (KeyError, TypeError) as exc:
-            return RewardResult.failed("error", reason=f"malformed tests: {type(exc).__name__}: {exc}")
+            report = self.runner().run_tests(request.response, _tests_of(request), request.prompt)
+        except TestFormatError as exc:
+            return RewardResult.failed("error", reason=str(exc))
         except (SandboxError, SandboxUnavailable) as exc:
             log.warning("code sandbox failed: %s", exc)
             return RewardResult.failed("error", reason=f"sandbox: {exc}")
-        if not report.judged:
+        if not report.judged:  # the judge answers before wall_s even when the candidate hangs: infrastructure
             return RewardResult.failed("timeout", "the sandbox gave no verdict within wall_s")
         return RewardResult(score=report.score, status="ok", details={
             "all_passed": report.all_passed, "passed": report.passed, "total": report.total,

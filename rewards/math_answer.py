@@ -12,18 +12,34 @@ Rules (see /work/shared/notes/verifiers.md for why):
   `\\text{5 cm}` and `°` are normalised to forms math-verify already drops.
 - When both sides are exact rationals (integers, fractions, integer powers, factorials of small integers) they are
   compared exactly, because math-verify's evalf path calls 1/2004! and 1/2006! equal.
-- Guard rails run on the prediction string BEFORE sympy sees it: more than `max_chars` characters ("too_long", also
-  used for absurd bracket nesting), and growth bombs ("power_tower"): exponents nested more than 2 levels, an
-  exponent or factorial argument that may exceed 10_000, or a number that may exceed 100_000 digits. The bounds are
-  conservative estimates from a small scanner; nothing from the model is ever `eval`-ed.
+- Guard rails (rewards/math_guard.py) run on the prediction string BEFORE sympy sees it: "too_long",
+  "power_tower" (towers, huge exponents, factorials, numbers) and "expansion" (polynomial blow-up such as
+  (x+1)^{5000}). Nothing from the model is ever `eval`-ed.
+- Hedged answers score 0 with reason "hedged". Text (`\\text`, `\\mathrm`, `\\mbox`, ... groups) may only
+  annotate ONE answer: a text group is a hedge when it holds a hedge word (or, either, maybe, possibly, perhaps,
+  probably, likely, not, unsure, guess, wrong, incorrect, alternatively, otherwise, else, and) that no gold answer
+  uses, or a digit other than a leading number and `^2`/`_2` style indices ("\\text{2 or 3}", "2\\text{, or
+  possibly 3}", "\\text{2 is wrong; the answer is 5}"), unless the same text appears in a gold answer. So
+  "\\text{2 apples}", "2 \\text{ cm}", "5\\,\\mathrm{m}^2" still match gold 2/5, while "2 \\text{ (multiplicity 2)}"
+  does not: a box holds the answer, not commentary with numbers. When a gold answer holds several values (a comma
+  or semicolon, \\cup, \\pm, "or"/"and"), listing values is the answer: "or", "either", "and" and digits in text
+  are allowed ("x = -1 \\text{ or } x = 3" vs gold "-1, 3") and math-verify compares the collections.
+- Chains `a = b = c` / `a \\approx b` (when no gold answer is itself an equation, an approximation or a
+  collection, and there is no top-level comma or semicolon): every member must equal the gold, except a leading
+  label without digits outside its subscripts/arguments (`x`, `f(2)`, `a_{10}`, `AB`, `(x, y)`) and a decimal
+  after `\\approx` that is the gold value rounded or truncated to that decimal's digits (`\\pi \\approx 3.14`,
+  not `\\sqrt{2} \\approx 1.5`). So "x = 2" and "x = \\frac{4}{2} = 2" match gold 2, "2 \\approx 3 \\approx 4"
+  and "3 = 2" do not ("hedged" when some members match, "mismatch" when none does).
 
-Timeouts: math-verify's own timeouts use `signal.alarm`, which only works on the main thread and does not stop
-C-level work, so they are disabled here (`parsing_timeout=None`, `timeout_seconds=None`). The caller must run
-these functions in a worker process whose parent enforces a wall-clock deadline. The guard rails above only make
-the known bombs cheap to reject; they are not a substitute for that deadline.
+Timeouts: math-verify's own timeouts (wall-clock `signal.alarm`, main thread only, and a timeout reads as "not
+equal") are disabled here (`parsing_timeout=None`, `timeout_seconds=None`). The guard rails make known blow-ups
+cheap wrong answers; rewards/math_verifier.py gives each answer a CPU-time budget (past it: score 0, "too_slow");
+the reward process pool's wall-clock deadline is the infrastructure's last resort (status timeout, masked). Call
+these functions in such a worker process.
 """
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
@@ -35,6 +51,7 @@ from latex2sympy2_extended.latex2sympy2 import NormalizationConfig
 from math_verify import LatexExtractionConfig, parse, verify
 
 from rewards.math_fastpath import fast_equivalent
+from rewards.math_guard import MAX_EXPONENT, guard
 
 logger = logging.getLogger(__name__)
 # math-verify warns once per process that its (signal-based) timeouts are off; that is deliberate here (see above).
@@ -42,10 +59,6 @@ for _name in ("math_verify.parser", "math_verify.grader"):
     logging.getLogger(_name).setLevel(logging.ERROR)
 
 DEFAULT_MAX_CHARS = 1000
-MAX_POWER_NESTING = 2  # a^{b^{c}} is allowed, a^{b^{c^{d}}} is refused
-MAX_EXPONENT = 10_000  # also the largest factorial argument
-MAX_DIGITS = 100_000  # largest number (in decimal digits) the guard lets through
-MAX_GROUP_NESTING = 50
 _MAX_EXACT_BITS = 400_000
 
 PRED_EXTRACTION = [
@@ -105,149 +118,6 @@ def extract_boxed(text: str) -> str | None:
     return last
 
 
-# ---------------------------------------------------------------------------------------------- guard rails
-
-
-class _Refused(Exception):
-    """The prediction is too big or too deep to hand to sympy."""
-
-    def __init__(self, reason: str, why: str) -> None:
-        super().__init__(why)
-        self.reason = reason
-
-
-_GUARD_TOKEN_RE = re.compile(r"\\[A-Za-z]+|\\.|\*\*|\d+(?:\.\d*)?|\.\d+|\s+|.", re.S)
-_OPENERS = {"{", "(", "[", "\\{", "\\lbrace"}
-_CLOSERS = {"}", ")", "]", "\\}", "\\rbrace"}
-_MUL_OPS = {"*", "/", "\\cdot", "\\times", "\\div"}
-_ADD_OPS = {"+", "-", "\\pm", "\\mp"}
-_TWO_ARG = {"\\frac", "\\dfrac", "\\tfrac", "\\cfrac", "\\binom", "\\dbinom", "\\tbinom"}
-_RELATIONS = {"\\le", "\\leq", "\\ge", "\\geq", "\\ne", "\\neq", "\\in", "\\approx", "\\to", "\\cup", "\\cap",
-              "\\setminus", "\\lt", "\\gt", "\\quad", "\\qquad"}
-_LOG2 = math.log10(2)
-
-
-class _MagnitudeScanner:
-    """Upper-bounds log10|value| of every number-like piece of a LaTeX/plain answer without evaluating it.
-
-    Symbols count as 1, `a + b` as 2 max(a, b), juxtaposition / `\\cdot` / `/` / `\\frac` as a product, `a^e` as
-    a**e, `n!` as n**n. Raises _Refused when a limit in the module docstring would be crossed.
-    """
-
-    def __init__(self, text: str) -> None:
-        self.toks = [t for t in _GUARD_TOKEN_RE.findall(text) if not t.isspace()]
-        self.i = 0
-        self.groups = 0
-
-    def peek(self) -> str | None:
-        return self.toks[self.i] if self.i < len(self.toks) else None
-
-    def starts_factor(self, tok: str | None) -> bool:
-        if tok is None or tok in _CLOSERS or tok in _RELATIONS:
-            return False
-        return tok in _OPENERS or tok[0].isalnum() or tok[0] == "." or (tok[0] == "\\" and tok[1:2].isalpha())
-
-    def seq(self, depth: int, in_group: bool) -> float:
-        """Comma/relation separated expressions up to a closer (in a group) or the end."""
-        best = 0.0
-        while (tok := self.peek()) is not None:
-            if in_group and tok in _CLOSERS:
-                break
-            if self.starts_factor(tok) or tok in _ADD_OPS:
-                best = max(best, self.expr(depth))
-            else:
-                self.i += 1  # separator such as , = < | &
-        return best
-
-    def expr(self, depth: int) -> float:
-        total = self.term(depth)
-        while self.peek() in _ADD_OPS:
-            self.i += 1
-            total = max(total, self.term(depth)) + _LOG2
-        return total
-
-    def term(self, depth: int) -> float:
-        while self.peek() in _ADD_OPS:  # unary sign
-            self.i += 1
-        total = self.factor(depth) if self.starts_factor(self.peek()) else 0.0
-        while True:
-            tok = self.peek()
-            if tok in _MUL_OPS:
-                self.i += 1
-                continue
-            if not self.starts_factor(tok):
-                return total
-            total += self.factor(depth)
-            self.check_digits(total)
-
-    def factor(self, depth: int) -> float:
-        value = self.atom(depth)
-        while (tok := self.peek()) is not None:
-            if tok in ("^", "**"):
-                if depth + 1 > MAX_POWER_NESTING:
-                    raise _Refused("power_tower", f"exponents nested more than {MAX_POWER_NESTING} levels")
-                self.i += 1
-                exp_log = self.factor(depth + 1) if self.starts_factor(self.peek()) else 0.0
-                if exp_log > math.log10(MAX_EXPONENT):
-                    raise _Refused("power_tower", f"an exponent may exceed {MAX_EXPONENT}")
-                value = max(value, _LOG2) * 10**exp_log
-                self.check_digits(value)
-            elif tok == "!":
-                self.i += 1
-                if value > math.log10(MAX_EXPONENT):
-                    raise _Refused("power_tower", f"a factorial argument may exceed {MAX_EXPONENT}")
-                n = 10**value
-                value = n * math.log10(max(n, 2))
-                self.check_digits(value)
-            elif tok == "_":  # subscript: an index, not a value
-                self.i += 1
-                if self.starts_factor(self.peek()):
-                    self.atom(depth)
-            elif tok == "'":
-                self.i += 1
-            else:
-                break
-        return value
-
-    def atom(self, depth: int) -> float:
-        tok = self.toks[self.i]
-        self.i += 1
-        if tok[0].isdigit() or tok[0] == ".":
-            digits = tok.split(".")[0].lstrip("0")
-            return math.log10(int(digits)) if 0 < len(digits) <= 15 else float(len(digits))
-        if tok in _OPENERS:
-            self.groups += 1
-            if self.groups > MAX_GROUP_NESTING:
-                raise _Refused("too_long", f"brackets nested more than {MAX_GROUP_NESTING} deep")
-            value = self.seq(depth, in_group=True)
-            self.groups -= 1
-            if self.peek() in _CLOSERS:
-                self.i += 1
-            return value
-        if tok in _TWO_ARG:
-            first = self.atom(depth) if self.starts_factor(self.peek()) else 0.0
-            second = self.atom(depth) if self.starts_factor(self.peek()) else 0.0
-            return first + second
-        return 0.0  # a symbol or a command such as \pi, \sqrt, \text, \circ
-
-    @staticmethod
-    def check_digits(log_value: float) -> None:
-        if log_value > MAX_DIGITS:
-            raise _Refused("power_tower", f"a number may exceed {MAX_DIGITS} digits")
-
-
-def _guard(pred: str, max_chars: int) -> str | None:
-    """Reason to refuse `pred` before parsing ("too_long" | "power_tower"), or None if it is safe to parse."""
-    if len(pred) > max_chars:
-        return "too_long"
-    try:
-        _MagnitudeScanner(pred).seq(0, in_group=False)
-    except _Refused as err:
-        logger.debug("refused answer (%s): %s", err.reason, err)
-        return err.reason
-    return None
-
-
 # ----------------------------------------------------------------------------------------------- equivalence
 
 _PERCENT_RE = re.compile(r"\\?%")
@@ -293,32 +163,38 @@ def _first_expr(parsed: Sequence[Any]) -> Any:
     return next((p for p in parsed if isinstance(p, (sympy.Basic, sympy.MatrixBase))), None)
 
 
-def _parse_gold(gold: str) -> list[Any]:
-    text = _normalize(str(gold)).strip()
+@functools.lru_cache(maxsize=1024)
+def _parse_gold_cached(gold: str) -> tuple[Any, ...]:
+    text = _normalize(gold).strip()
     if "$" not in text and "\\boxed" not in text:
         text = f"${text}$"
     parsed = parse(text, parsing_timeout=None)
     if not parsed:
         raise ValueError(f"gold answer {gold!r} could not be parsed; fix the dataset's reference column")
-    return parsed
+    return tuple(parsed)
 
 
-def _judge(pred: str, gold: str | Sequence[str], max_chars: int) -> str:
-    """"too_long" | "power_tower" | "mismatch" | "match" for an extracted prediction against gold answer(s)."""
-    refusal = _guard(pred, max_chars)
-    if refusal is not None:
-        return refusal
-    golds = [gold] if isinstance(gold, str) else list(gold)
-    if not golds:
-        raise ValueError("empty list of gold answers; give at least one reference answer")
+def _parse_gold(gold: str) -> list[Any]:
+    """math-verify's parse of a gold answer (cached: a prompt's samples share their reference)."""
+    return list(_parse_gold_cached(str(gold)))
+
+
+def parse_golds(golds: Sequence[str]) -> None:
+    """Parse (and cache) every gold answer now; raises ValueError naming an unparseable one."""
+    for gold in golds:
+        _parse_gold(gold)
+
+
+def _matches(pred: str, golds: Sequence[str]) -> bool:
+    """Is `pred` (already through the guard rails) equal to any gold? Fast path, exact rationals, math-verify."""
     fast = [fast_equivalent(pred, str(g)) for g in golds]
     if any(f is True for f in fast):
-        return "match"
+        return True
     if all(f is False for f in fast):
-        return "mismatch"
+        return False
     pred_parsed = parse(f"\\boxed{{{_normalize(pred)}}}", extraction_config=PRED_EXTRACTION, parsing_timeout=None)
     if not pred_parsed:
-        return "mismatch"
+        return False
     pred_exact = _exact_rational(_first_expr(pred_parsed))
     for one_gold in golds:
         gold_parsed = _parse_gold(one_gold)
@@ -328,8 +204,140 @@ def _judge(pred: str, gold: str | Sequence[str], max_chars: int) -> str:
         else:
             same = verify(gold_parsed, pred_parsed, timeout_seconds=None)
         if same:
-            return "match"
-    return "mismatch"
+            return True
+    return False
+
+
+# ---------------------------------------------------------------------------------------------------- hedging
+
+_TEXT_CMD_RE = re.compile(r"\\(?:text(?:rm|normal|bf|it|sf|tt|up)?|[mh]box|math(?:rm|bf|it|sf|tt)|operatorname)\s*\{")
+HEDGE_WORDS = frozenset({"or", "either", "maybe", "possibly", "perhaps", "probably", "likely", "not", "unsure",
+                         "guess", "wrong", "incorrect", "alternatively", "otherwise", "else", "and"})
+LIST_WORDS = frozenset({"or", "either", "and"})  # fine when the gold itself has several values
+_MULTI_RE = re.compile(r"(?<!\\)[,;]|\\(?:cup|pm|mp)(?![A-Za-z])|\b(?:or|and)\b")
+_LEADING_NUMBER_RE = re.compile(r"^\s*[-+]?\d[\d.,]*")
+_INDEX_RE = re.compile(r"[\^_]\s*(?:\{\s*\d+\s*\}|\d)")
+
+
+def _text_runs(text: str) -> list[str]:
+    """Contents of the text groups (`\\text{...}`, `\\mathrm{...}`, ...) of `text`, whitespace collapsed."""
+    runs = []
+    for m in _TEXT_CMD_RE.finditer(text):
+        end = _balanced_end(text, m.end() - 1)
+        runs.append(" ".join(text[m.end() : (end or len(text) + 1) - 1].split()))
+    return runs
+
+
+def _multi_valued(golds: Sequence[str]) -> bool:
+    """Is some gold answer a collection of values ("-1, 3", "1 \\pm \\sqrt{2}", "x<0 \\text{ or } x>1", a union)?"""
+    return any(_MULTI_RE.search(str(g)) for g in golds)
+
+
+def _hedged_text(pred: str, golds: Sequence[str]) -> bool:
+    """Does a text group of `pred` hedge or list alternatives (rules in the module docstring)?"""
+    gold_texts = {run for g in golds for run in _text_runs(str(g))}
+    gold_words = set(re.findall(r"[a-z]+", " ".join(str(g) for g in golds).lower()))
+    multi = _multi_valued(golds)  # then listing values is the answer: math-verify compares the collections
+    hedges = HEDGE_WORDS - gold_words - (LIST_WORDS if multi else frozenset())
+    for run in _text_runs(pred):
+        if run in gold_texts:
+            continue
+        if set(re.findall(r"[a-z]+", run.lower())) & hedges:
+            return True
+        if not multi and re.search(r"\d", _INDEX_RE.sub("", _LEADING_NUMBER_RE.sub("", run, count=1))):
+            return True
+    return False
+
+
+_RELATION_RE = re.compile(r"\\(?:approx|thickapprox|simeq|coloneqq)(?![A-Za-z])|≈|:=|(?<![<>!=])=(?!=)")
+_APPROX = ("\\approx", "\\thickapprox", "\\simeq", "≈")
+_DECIMAL_RE = re.compile(r"^([-+]?\d+)(?:\.(\d+))?(?:\\[lc]?dots|\.\.\.)?$")
+_OPEN, _CLOSE = "([{", ")]}"
+
+
+def _chain(pred: str, golds: Sequence[str]) -> list[tuple[str, bool]] | None:
+    """Members of a top-level relation chain as (text, follows an approximation sign), or None when the chain rule
+    does not apply (no relation, a top-level comma/semicolon, or a gold answer that is itself a relation)."""
+    if _multi_valued(golds) or any(_RELATION_RE.search(str(g)) for g in golds):
+        return None
+    members, start, depth, approx = [], 0, 0, False
+    for i, ch in enumerate(pred):
+        depth += (ch in _OPEN) - (ch in _CLOSE)
+        if depth == 0 and ch in ",;" and (i == 0 or pred[i - 1] != "\\"):
+            return None
+    for m in _RELATION_RE.finditer(pred):
+        before = pred[: m.start()]
+        if sum(c in _OPEN for c in before) != sum(c in _CLOSE for c in before):
+            continue  # inside brackets
+        members.append((pred[start : m.start()].strip(), approx))
+        start, approx = m.end(), m.group(0) in _APPROX
+    if not members:
+        return None
+    return members + [(pred[start:].strip(), approx)]
+
+
+def _is_label(member: str) -> bool:
+    """A leading name such as x, f(2), a_{10}, AB, (x, y) (or nothing, as in "= 2"): no digits outside subscripts
+    and argument lists."""
+    bare = re.sub(r"_\s*(?:\{[^{}]*\}|\w)|(?<=[A-Za-z])\([^()]*\)", "", member)
+    return not re.search(r"\d", bare)
+
+
+def _squeeze(text: str) -> str:
+    return re.sub(r"\s|\\[,;!: ]", "", text)
+
+
+def _approximates(member: str, gold: str) -> bool:
+    """Is `member` a decimal that rounds or truncates the gold's real value to its own number of decimals?"""
+    m = _DECIMAL_RE.match(_squeeze(member))
+    expr = _first_expr(_parse_gold(gold))
+    if m is None or expr is None or not getattr(expr, "is_number", False):
+        return False
+    try:
+        value = complex(sympy.N(expr, 30))
+    except (TypeError, ValueError, OverflowError):
+        return False
+    if value.imag != 0 or not math.isfinite(value.real):
+        return False
+    step = 10.0 ** -len(m.group(2) or "")
+    approx = float(f"{m.group(1)}.{m.group(2) or '0'}")
+    rounded = abs(value.real - approx) <= step / 2 * (1 + 1e-9)
+    return rounded or math.trunc(value.real / step) == round(approx / step)
+
+
+def _chain_verdicts(members: list[tuple[str, bool]], gold: str) -> list[bool]:
+    """One verdict per member that must agree with `gold` (labels dropped; see the module docstring)."""
+    (first, _), rest = members[0], members[1:]
+    approx: list[str] = []
+    exact: list[str] = []
+    for text, after in rest:
+        (approx if after and _DECIMAL_RE.match(_squeeze(text)) else exact).append(text)
+    first_ok = _matches(first, [gold])
+    verdicts = [] if (not first_ok and _is_label(first)) else [first_ok]
+    verdicts += [_matches(m, [gold]) for m in exact]
+    if not verdicts:  # only approximations after a label, e.g. x \approx 2: judged exactly
+        return [_matches(m, [gold]) for m in approx]
+    return verdicts + [_approximates(m, gold) for m in approx]
+
+
+def _judge(pred: str, gold: str | Sequence[str], max_chars: int) -> str:
+    """"too_long" | "power_tower" | "expansion" | "hedged" | "mismatch" | "match" for an extracted prediction
+    against gold answer(s)."""
+    refusal = guard(pred, max_chars)
+    if refusal is not None:
+        return refusal
+    golds = [gold] if isinstance(gold, str) else list(gold)
+    if not golds:
+        raise ValueError("empty list of gold answers; give at least one reference answer")
+    if _hedged_text(pred, golds):
+        return "hedged"
+    members = _chain(pred, golds)
+    if members is None:
+        return "match" if _matches(pred, golds) else "mismatch"
+    per_gold = [_chain_verdicts(members, str(g)) for g in golds]
+    if any(all(v) for v in per_gold):
+        return "match"
+    return "hedged" if any(any(v) for v in per_gold) else "mismatch"
 
 
 def answers_equivalent(pred: str, gold: str | Sequence[str], *, max_chars: int = DEFAULT_MAX_CHARS) -> bool:
@@ -344,8 +352,8 @@ def answers_equivalent(pred: str, gold: str | Sequence[str], *, max_chars: int =
 def check_answer(
     response: str, gold: str | Sequence[str], *, max_chars: int = DEFAULT_MAX_CHARS
 ) -> tuple[bool, dict[str, Any]]:
-    """(correct, {"extracted": str | None, "reason": "no_boxed"|"too_long"|"power_tower"|"mismatch"|"match"})
-    for a full policy response."""
+    """(correct, {"extracted": str | None, "reason": ...}) for a full policy response; reason is one of no_boxed,
+    too_long, power_tower, expansion (guard rails), hedged, mismatch, match."""
     extracted = extract_boxed(response)
     if extracted is None:
         return False, {"extracted": None, "reason": "no_boxed"}

@@ -6,6 +6,14 @@ RewardResult(status="timeout") and its process is killed and replaced, so one pa
 training. Each process has an address-space limit (`memory_mb`); a process that dies (crash, OOM) is replaced
 and its sample retried up to `max_retries` times before it is reported as status="error".
 
+This deadline is an infrastructure last resort and its `timeout` is masked: it cannot tell a verifier bug from an
+answer that makes the verifier slow. Verifiers must therefore turn answer-caused slowness into a wrong answer
+themselves (status ok, score 0) well inside `timeout_s`: the math verifier refuses blow-ups before sympy runs
+and gives each answer a CPU budget (rewards/math_guard.py, rewards/math_verifier.py), and the code sandbox scores
+the candidate's own timeouts as failed cases (sandboxes/code_runner.py).
+Every verifier failure (exception, wrong return type, a score that is NaN, infinite or not a number) is status
+"error" with a reason naming the verifier and the fix.
+
 Concurrency is bounded by the number of processes; `score` blocks until every sample has a result.
 """
 from __future__ import annotations
@@ -19,8 +27,8 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any
 
-from rewards.base import VerifyRequest
-from rewards.types import RewardResult
+from rewards.base import Verifier, VerifyRequest
+from rewards.types import SCORE_FIX, RewardResult, score_problem
 
 log = logging.getLogger(__name__)
 Domains = dict[str, tuple[str, dict[str, Any]]]  # domain -> (verifier name, options)
@@ -32,6 +40,29 @@ def _limit_memory(memory_mb: int | None) -> None:
 
         limit = memory_mb * 1024 * 1024
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _verify_one(verifiers: dict[str, Verifier], domains: Domains, domain: str, req: VerifyRequest) -> RewardResult:
+    """Run one verification in this process; every failure of the verifier itself becomes status "error" with
+    a reason that names the verifier."""
+    verifier = verifiers.get(domain)
+    if verifier is None:
+        return RewardResult.failed("error", f"no verifier configured for domain {domain!r}")
+    who = f"verifier {domains[domain][0]!r} (rewards.domains.{domain})"
+    try:
+        res = verifier.verify(req)
+    except MemoryError:
+        return RewardResult.failed("error", f"{who} ran out of memory (rewards.memory_mb)")
+    except Exception as exc:  # noqa: BLE001 - the verifier failed, not the policy
+        return RewardResult.failed("error", f"{who}: {type(exc).__name__}: {exc}",
+                                   traceback=traceback.format_exc(limit=3))
+    if not isinstance(res, RewardResult):
+        return RewardResult.failed("error", f"{who} returned {type(res).__name__}, not RewardResult")
+    problem = score_problem(res.score)
+    if problem is not None:  # e.g. set after construction: never train on it, never turn it into a silent 0
+        log.warning("%s returned a score that %s", who, problem)
+        return RewardResult.failed("error", f"{who} returned a score that {problem}. {SCORE_FIX}")
+    return res
 
 
 def _worker_main(conn: Connection, domains: Domains, memory_mb: int | None) -> None:
@@ -52,18 +83,7 @@ def _worker_main(conn: Connection, domains: Domains, memory_mb: int | None) -> N
                     pass
             return
         start = time.perf_counter()
-        try:
-            verifier = verifiers.get(domain)
-            if verifier is None:
-                res = RewardResult.failed("error", f"no verifier configured for domain {domain!r}")
-            else:
-                res = verifier.verify(req)
-                if not isinstance(res, RewardResult):
-                    res = RewardResult.failed("error", f"verifier returned {type(res).__name__}, not RewardResult")
-        except MemoryError:
-            res = RewardResult.failed("error", "verifier ran out of memory (rewards.memory_mb)")
-        except Exception as exc:  # the verifier failed, not the policy
-            res = RewardResult.failed("error", f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc(limit=3))
+        res = _verify_one(verifiers, domains, domain, req)
         res.details.setdefault("seconds", time.perf_counter() - start)
         conn.send((idx, res))
 

@@ -43,7 +43,7 @@ def deepspeed_config(cfg: LearnerRoleConfig, dtype: str, gas: int, total_steps: 
         "train_micro_batch_size_per_gpu": cfg.micro_batch_size,
         "gradient_accumulation_steps": gas,
         "gradient_clipping": cfg.grad_clip,
-        "zero_optimization": {"stage": cfg.zero_stage},
+        "zero_optimization": zero_config(cfg),
         "bf16": {"enabled": dtype == "bfloat16"},
         "fp16": {"enabled": dtype == "float16"},
         "optimizer": {"type": "AdamW", "params": {
@@ -56,7 +56,43 @@ def deepspeed_config(cfg: LearnerRoleConfig, dtype: str, gas: int, total_steps: 
     }
     if total_steps is not None:
         del config["scheduler"]
+    if getattr(cfg, "offload", "none") != "none":
+        config["zero_force_ds_cpu_optimizer"] = False  # torch AdamW on the offloaded fp32 master weights (no JIT op)
     return config
+
+
+def zero_config(cfg: LearnerRoleConfig, with_optimizer: bool = True) -> dict[str, Any]:
+    """The `zero_optimization` section: the stage, ZeRO-3's persistence threshold, CPU offload of the optimizer
+    state (`offload: optimizer`) and of the parameters too (`offload: all`, ZeRO-3 only)."""
+    zero: dict[str, Any] = {"stage": cfg.zero_stage}
+    offload = getattr(cfg, "offload", "none")
+    pin = torch.cuda.is_available()
+    if cfg.zero_stage == 3:
+        zero["stage3_param_persistence_threshold"] = getattr(cfg, "zero3_param_persistence_threshold", 100_000)
+    if offload in ("optimizer", "all") and with_optimizer:
+        zero["offload_optimizer"] = {"device": "cpu", "pin_memory": pin}
+    if offload == "all":
+        zero["offload_param"] = {"device": "cpu", "pin_memory": pin}
+    return zero
+
+
+def build_frozen_engine(model: torch.nn.Module, cfg: LearnerRoleConfig, dtype: str):
+    """A frozen model (the KL reference) sharded like the role's learner: under ZeRO-3 a DeepSpeed engine without an
+    optimizer (parameters partitioned over the ranks, gathered layer by layer in forward); else the plain model in
+    the compute dtype on this rank's device."""
+    model.requires_grad_(False)
+    torch_dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(dtype, torch.float32)
+    if cfg.zero_stage != 3:
+        device = torch.device("cuda", 0) if torch.cuda.is_available() else torch.device("cpu")
+        return model.to(dtype=torch_dtype, device=device).eval()
+    import deepspeed
+
+    config = {"train_micro_batch_size_per_gpu": cfg.micro_batch_size, "zero_optimization": zero_config(cfg, False),
+              "bf16": {"enabled": dtype == "bfloat16"}, "fp16": {"enabled": dtype == "float16"},
+              "steps_per_print": 10**9}
+    engine, *_ = deepspeed.initialize(model=model, config=config)
+    engine.eval()
+    return engine
 
 
 def build_engine(model: torch.nn.Module, cfg: LearnerRoleConfig, dtype: str, gas: int,

@@ -15,10 +15,13 @@ from config.rl import ActorConfig, AlgoConfig
 from rl.algos.mispo import aggregate
 from rl.algos.objectives import ObjectiveParams, k3_kl, policy_loss
 from rl.batch import TrainBatch
-from rl.deepspeed_setup import build_engine, init_rank, step_micro
+from rl.deepspeed_setup import build_engine, build_frozen_engine, init_rank, step_micro
+from rl.hf_export import save_hf_checkpoint
 from rl.logprobs import sequence_logprobs
 from rl.records import ActorStats, OldLogprobs
+from rl.weight_source import Zero3Source, weight_source
 from rollout.weights.base import SyncSpec, WeightSender, setup_weight_sender
+from rollout.weights.source import weight_plan
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +30,7 @@ def objective_params(algo: AlgoConfig, traj_bounds: tuple[float, float] | None =
     return ObjectiveParams(
         token_bounds=tuple(algo.token_bounds), traj_bounds=traj_bounds or tuple(algo.traj_bounds),
         clip_eps=tuple(algo.clip_eps), tis_cap=algo.tis_cap, gspo_eps=tuple(algo.gspo_eps), loss_agg=algo.loss_agg,
+        icepop_bounds=tuple(algo.icepop_bounds), gspo_mispo_eps=tuple(algo.gspo_mispo_eps),
     )
 
 
@@ -47,10 +51,10 @@ class Learner:
             model.gradient_checkpointing_enable()
         self.engine = build_engine(model, actor_cfg, model_cfg.dtype, gas)
         self.ref = None
-        if algo_cfg.kl_coef > 0:  # frozen reference for the KL term, in the compute dtype, no optimizer state
-            dtype = {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(model_cfg.dtype, torch.float32)
-            self.ref = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype).to(self.device).eval()
-            self.ref.requires_grad_(False)
+        if algo_cfg.kl_coef > 0:  # frozen reference for the KL term: compute dtype, no optimizer, sharded like the actor
+            ref = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
+            self.ref = build_frozen_engine(ref, actor_cfg, model_cfg.dtype)
+        self._wplan: list | None = None
 
     def _to_device(self, batch: TrainBatch) -> TrainBatch:
         return TrainBatch(**{k: v.to(self.device) for k, v in vars(batch).items()})
@@ -113,29 +117,40 @@ class Learner:
         return ray.util.get_node_ip_address(), free_port()
 
     def open_weight_sender(self, spec: SyncSpec) -> object:
-        """Set up rank 0's half of `rollout.weight_sync` (rollout/weights/); returns the receivers' handshake."""
+        """Every rank: agree on the bucket plan (under ZeRO-3 all ranks gather each bucket together); rank 0 also
+        sets up its half of `rollout.weight_sync` (rollout/weights/) and returns the receivers' handshake."""
+        source = weight_source(self.engine.module)
+        self._wplan = weight_plan(source, spec.bucket_mb)
+        if self.rank != 0:
+            return None
         self._sender: WeightSender = setup_weight_sender(spec)
-        return self._sender.open(spec, self._policy_weights())
+        return self._sender.open(spec, source)
 
     def send_weights(self) -> object:
-        """Push the current weights; returns the message receivers load from (None for broadcasts)."""
-        return self._sender.send(self._policy_weights())
+        """Rank 0 pushes the current weights and returns the message receivers load from (None for broadcasts);
+        the other ranks only take part in the per-bucket gathers of a ZeRO-3 model."""
+        source = weight_source(self.engine.module)
+        if self.rank != 0:
+            if isinstance(source, Zero3Source):
+                for _ in source.buckets(self._wplan):
+                    pass
+            return None
+        return self._sender.send(source)
 
     def weights_sent(self) -> None:
         """Every engine has loaded this sync: the sender may free what it kept alive."""
-        self._sender.release()
-
-    def _policy_weights(self) -> dict:
-        """The state dict engines load, tied duplicates (lm_head = embed_tokens) sent once."""
-        from rollout.weights.payload import without_tied
-
-        return without_tied(self.engine.module.state_dict())
+        if self.rank == 0:
+            self._sender.release()
 
     def save(self, path: str) -> str:
-        """HF-format checkpoint (model + tokenizer) loadable by AutoModelForCausalLM.from_pretrained."""
+        """HF-format checkpoint (model + tokenizer) loadable by AutoModelForCausalLM.from_pretrained. Every rank
+        calls it: under ZeRO-3 the weights are gathered bucket by bucket and rank 0 writes each shard."""
         from transformers import AutoTokenizer
 
-        if self.rank == 0:
+        source = weight_source(self.engine.module)
+        if isinstance(source, Zero3Source):
+            save_hf_checkpoint(source, self.engine.module.config, path, self.model_path, writer=self.rank == 0)
+        elif self.rank == 0:
             self.engine.module.save_pretrained(path)
             AutoTokenizer.from_pretrained(self.model_path).save_pretrained(path)
         return path

@@ -105,7 +105,8 @@ class LearnerGroup(_Group):
         return [a.update.remote(per_rank[r], norms, traj_bounds) for r, a in enumerate(self.actors)]
 
     def save(self, path: str) -> str:
-        return ray.get(self.actors[0].save.remote(path))
+        """Every rank joins (ZeRO-3 gathers each bucket collectively); rank 0 writes."""
+        return ray.get([a.save.remote(path) for a in self.actors])[0]
 
 
 class CriticGroup(_Group):

@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 from config.rl import RLConfig
 
@@ -26,6 +28,9 @@ def batch_arithmetic(cfg: RLConfig) -> dict[str, object]:
         "critic": (f"{cfg.critic.mini_batches} mini-batches of {traj // cfg.critic.mini_batches}"
                    if cfg.algo.advantage == "gae" else "none (critic-free advantage)"),
         "domain_weights": dict(cfg.data.domain_weights),
+        "dynamic_sampling": (f"up to {cfg.algo.dynamic_sampling.max_rounds} rounds, at most "
+                             f"{r.prompts_per_step * cfg.algo.dynamic_sampling.max_rounds} prompts generated per step"
+                             if cfg.algo.dynamic_sampling.enabled else "off"),
     }
 
 
@@ -69,3 +74,30 @@ def format_summary(cfg: RLConfig) -> str:
         lines.append("advice:")
         lines += [f"  - {n}" for n in notes]
     return "\n".join(lines)
+
+
+def format_perf_plan(perf: Any, seq_len: int) -> str:
+    """What perf/mfu_actor divides by (`perf` is an rl.perf.ActorPerf), with FLOPs per token at `seq_len` tokens."""
+    peak = f"{perf.peak:g} TFLOP/s" if perf.peak else "unknown (perf/mfu_actor is NaN)"
+    f = perf.flops
+    return "\n".join([
+        "perf (rl/perf.py):",
+        f"  {'actor device':<40} {perf.device} x {perf.ranks} rank(s)",
+        f"  {'peak bf16 per device':<40} {peak}; {perf.peak_source}",
+        f"  {'matmul params N (no input embedding)':<40} {f.matmul_params:,}",
+        f"  {'layers x attention width':<40} {f.layers} x {f.attn_dim}",
+        f"  {f'train FLOPs/token at {seq_len} tokens':<40} {f.per_token(seq_len):.4g} (6N + 12 L d s)",
+        (f"  {f'forward FLOPs/token at {seq_len} tokens':<40} {f.per_token(seq_len, train=False):.4g} "
+         f"x {perf.forward_passes} pass(es) per step"),
+    ])
+
+
+def format_perf_summary(rows: Sequence[dict[str, float]]) -> str:
+    """Means of the perf/ metrics over the run's steps, the first (warm-up) left out when there are more."""
+    rows = list(rows[1:] if len(rows) > 1 else rows)
+    keys = ("perf/mfu_actor", "perf/tokens_per_s_trained", "perf/tokens_per_s_generated")
+    parts = []
+    for k in keys:
+        vals = [r[k] for r in rows if k in r and math.isfinite(r[k])]
+        parts.append(f"{k} {sum(vals) / len(vals):.4g}" if vals else f"{k} n/a")
+    return f"perf over {len(rows)} step(s): " + ", ".join(parts)

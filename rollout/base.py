@@ -2,10 +2,14 @@
 by name. Engines never import each other, rl/, or deepspeed."""
 from __future__ import annotations
 
+import functools
+import logging
 from abc import ABC, abstractmethod
 from typing import Mapping
 
 from rollout.types import Completion, SamplingParams
+
+log = logging.getLogger(__name__)
 
 
 class Engine(ABC):
@@ -39,6 +43,21 @@ class Engine(ABC):
     def receive_weights(self, plan: list, version: int) -> None:
         """Receive one broadcast, bucket by bucket, and load it as `version`."""
         self.update_weights(dict(self._weight_group.receive(plan)), version)
+
+
+@functools.lru_cache(maxsize=None)
+def _warn_top_p(top_p: float) -> None:
+    log.warning("rollout.top_p=%s < 1: rollout logprobs are those of the truncated, renormalised nucleus distribution "
+                "actually sampled (as vLLM's processed_logprobs), while the learner's pi_old is the untruncated "
+                "softmax; every token's ratio pi_old/pi_rollout is then its nucleus mass (<= 1), so MIS-PO's "
+                "trajectory filter rejects more. Use top_p=1.0 for exact MIS-PO (docs/mispo.md).", top_p)
+
+
+def warn_top_p_once(top_p: float) -> None:
+    """Log, once per process and value, what the rollout logprobs mean when top_p < 1 (every engine reports the
+    same quantity)."""
+    if top_p < 1.0:
+        _warn_top_p(top_p)
 
 
 def setup_engine(name: str, model_path: str, dtype: str, threads: int, batch_size: int,

@@ -22,7 +22,7 @@ from typing import Any, Mapping
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, LogitsProcessorList
 
-from rollout.base import Engine
+from rollout.base import Engine, warn_top_p_once
 from rollout.types import Completion, SamplingParams
 
 log = logging.getLogger(__name__)
@@ -38,22 +38,8 @@ NEUTRAL_PROCESSORS: dict[str, Any] = dict(
 ALLOWED_PROCESSORS = ("TemperatureLogitsWarper", "TopPLogitsWarper")
 SAMPLING_KEYS = {"temperature", "top_p", *NEUTRAL_PROCESSORS}  # reported when a checkpoint sets them
 SPECIAL_TOKEN_KEYS = ("eos_token_id", "pad_token_id", "bos_token_id", "decoder_start_token_id")
-_warned_top_p = False
-
-
 class SamplingConfigError(RuntimeError):
     """transformers would sample with a logits processor that the reported logprobs do not account for."""
-
-
-def warn_top_p_once(top_p: float) -> None:
-    """Log, once per process, what the rollout logprobs mean when top_p < 1."""
-    global _warned_top_p
-    if top_p < 1.0 and not _warned_top_p:
-        _warned_top_p = True
-        log.warning("rollout.top_p=%s < 1: rollout logprobs are those of the truncated, renormalised nucleus "
-                    "distribution actually sampled (as vLLM's processed_logprobs), while the learner's pi_old is the "
-                    "untruncated softmax; every token's ratio pi_old/pi_rollout is then its nucleus mass (<= 1), so "
-                    "MIS-PO's trajectory filter rejects more. Use top_p=1.0 for exact MIS-PO (docs/mispo.md).", top_p)
 
 
 class HFEngine(Engine):

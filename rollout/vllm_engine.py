@@ -13,24 +13,10 @@ import logging
 from typing import Mapping
 
 from rollout import vllm_compat
-from rollout.base import Engine
+from rollout.base import Engine, warn_top_p_once
 from rollout.types import Completion, SamplingParams
 
 log = logging.getLogger(__name__)
-_warned_top_p = False
-
-
-def warn_top_p_once(top_p: float) -> None:
-    """Log, once per process, what the rollout logprobs mean when top_p < 1."""
-    global _warned_top_p
-    if top_p < 1.0 and not _warned_top_p:
-        _warned_top_p = True
-        log.warning("rollout.top_p=%s < 1: rollout logprobs are those of the truncated, renormalised nucleus "
-                    "distribution actually sampled (vLLM's processed_logprobs), while the learner's pi_old is the "
-                    "untruncated softmax; every token's ratio pi_old/pi_rollout is then its nucleus mass (<= 1), so "
-                    "MIS-PO's trajectory filter rejects more. Use top_p=1.0 for exact MIS-PO (docs/mispo.md).", top_p)
-
-
 class VLLMEngine(Engine):
     def __init__(self, model_path: str, dtype: str = "float32", seed: int = 0, gpu_memory_utilization: float = 0.2,
                  enforce_eager: bool = True, max_model_len: int | None = 1024) -> None:

@@ -6,6 +6,12 @@ Three test formats (the code verifier picks by the sample's fields):
 - stdio: {"cases": [{"input": "...", "output": "..."}]}: stdout comes back; compared here (stripped).
 - humaneval: prompt + response + test (defines check(candidate)), run by the in-container judge with the
   candidate proxied across a process boundary.
+
+Time: a timeout the candidate causes is a wrong answer, not a verifier failure. A case (or the program's load, or
+a reload after a crash) past case_timeout_s fails with reason "timeout" and the cases after it are not run (they
+count as failed), so a hanging program costs about one case timeout, not one per case. The judge also caps the
+whole job at a budget below the pool's wall_s (`judge_budget_s`), so it always answers before the host deadline;
+"sandbox_timeout" (no verdict by wall_s: the judge or the container is stuck) is the only outcome that is masked.
 """
 from __future__ import annotations
 
@@ -14,7 +20,7 @@ import math
 import re
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Mapping
 
 from sandboxes.container import ExecResult, FrameReader, Sandbox
 from sandboxes.harness.judge import END_MARK, decode, encode
@@ -23,6 +29,10 @@ from sandboxes.pool import SandboxPool
 
 JUDGE_CMD = ["/usr/bin/python3", "-I", "-S", "/opt/mispo/judge.py"]
 FENCE = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)```", re.S | re.I)
+
+
+class TestFormatError(ValueError):
+    """A sample's tests are missing or malformed: the sample cannot be judged (masked), not the policy's fault."""
 
 
 class SandboxError(RuntimeError):
@@ -41,8 +51,9 @@ class CodeReport:
 
     @property
     def judged(self) -> bool:
-        """False when the sandbox produced no verdict within the host deadline. In-judge limits catch the
-        candidate's own loops and hangs, so this points at the sandbox (load, engine): mask, don't score 0."""
+        """False when the sandbox produced no verdict within the host deadline. The judge's own limits (case
+        timeouts, the job budget) turn the candidate's loops and hangs into failed cases well before it, so this
+        points at the sandbox (engine, container): mask, don't score 0."""
         return self.reason != "sandbox_timeout"
 
     @property
@@ -124,9 +135,16 @@ def _judge_server(sb: Sandbox) -> JudgeServer:
     return server
 
 
+def judge_budget_s(wall_s: float) -> float:
+    """Seconds the in-container judge may spend on one job: wall_s less a margin for the exec, the judge's start
+    and the verdict's trip back (max(1 s, 20%)), and never below half of wall_s."""
+    return max(wall_s - max(1.0, 0.2 * wall_s), 0.5 * wall_s)
+
+
 class CodeRunner:
-    """Judges programs in `pool`. case_timeout_s bounds one case inside the sandbox; the pool's wall_s bounds the
-    whole job from the host (a job past it kills its container)."""
+    """Judges programs in `pool`. case_timeout_s bounds one case (or the program's load) inside the sandbox; the
+    judge stops the whole job at judge_budget_s(wall_s); the pool's wall_s bounds the job from the host (a job past
+    it kills its container and is masked as "sandbox_timeout")."""
 
     def __init__(self, pool: SandboxPool, case_timeout_s: float = 3.0, memory_mb: int = 256,
                  warm_judge: bool | None = None) -> None:
@@ -136,8 +154,9 @@ class CodeRunner:
         self.warm_judge = pool.limits.runtime in (None, "runc") if warm_judge is None else warm_judge
 
     def _run(self, part1: dict, part2: dict) -> tuple[dict | None, str]:
-        part1 = {"case_timeout": self.case_timeout_s, "memory_mb": self.memory_mb,
-                 "cpu_s": int(self.pool.limits.wall_s) + 1, "output_bytes": self.pool.limits.output_bytes, **part1}
+        wall_s = self.pool.limits.wall_s
+        part1 = {"case_timeout": self.case_timeout_s, "memory_mb": self.memory_mb, "cpu_s": int(wall_s) + 1,
+                 "budget_s": judge_budget_s(wall_s), "output_bytes": self.pool.limits.output_bytes, **part1}
         try:
             with self.pool.sandbox() as sb:
                 if self.warm_judge:
@@ -176,7 +195,9 @@ class CodeRunner:
             passed += ok
             reason = reason or err
             outcomes.append({"passed": ok, **({"error": err} if err else {})})
-        if verdict.get("load_error"):
+        if verdict.get("load_error") == "timeout":  # the program's top level hung: no case ran
+            reason = "timeout"
+        elif verdict.get("load_error"):
             reason = f"load_error: {verdict['load_error']}"
         return CodeReport(passed, len(cases), reason, outcomes)
 
@@ -189,7 +210,8 @@ class CodeRunner:
         for case, res in zip(cases, verdict["results"]):
             ok = (not res["timeout"] and not res["truncated"] and res["exit"] == 0
                   and res["stdout"].strip() == str(case["output"]).strip())
-            err = "" if ok else ("timeout" if res["timeout"] else "output_limit" if res["truncated"]
+            err = "" if ok else ("timeout" if res["timeout"] else "not_run" if res.get("skipped")
+                                 else "output_limit" if res["truncated"]
                                  else f"exit_{res['exit']}" if res["exit"] else "wrong_answer")
             passed += ok
             reason = reason or err
@@ -216,4 +238,25 @@ class CodeRunner:
         if verdict is None:
             return CodeReport(0, 1, why)
         ok = bool(verdict.get("passed"))
-        return CodeReport(int(ok), 1, "" if ok else str(verdict.get("error", "failed"))[:200])
+        reason = "" if ok else "timeout" if verdict.get("timeout") else str(verdict.get("error", "failed"))[:200]
+        return CodeReport(int(ok), 1, reason)
+
+    def run_tests(self, response: str, tests: Mapping[str, Any], prompt: str = "") -> CodeReport:
+        """Judge a policy response on a sample's tests, whichever format they are in (the one dispatch the code
+        verifier and the agent loop's Python tool share):
+        - `io_pairs` / `stdio`: the response's last fenced code block (or the whole response) is the program;
+        - `test` + `entry_point` (HumanEval): prompt + response + test, where the prompt is `code_prompt` when
+          given (the code the response continues), else `prompt`.
+        Raises TestFormatError when none of the formats is present or a spec is malformed."""
+        try:
+            if "io_pairs" in tests:
+                return self.io_pairs(extract_code(response), tests["io_pairs"])
+            if "stdio" in tests:
+                return self.stdio(extract_code(response), tests["stdio"])
+            if "test" in tests and "entry_point" in tests:
+                return self.humaneval(tests.get("code_prompt", prompt), response, tests["test"], tests["entry_point"])
+        except (KeyError, TypeError) as exc:
+            raise TestFormatError(f"malformed tests: {type(exc).__name__}: {exc}") from exc
+        raise TestFormatError("sample has no tests: give io_pairs, stdio, or test + entry_point (dataset columns or "
+                              "a dict reference)")
+

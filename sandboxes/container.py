@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from sandboxes.engine import LABEL, OWNER_LABEL, docker_client, owner_id
+from sandboxes.docker_client import LABEL, OWNER_LABEL, docker_client, owner_id
 from sandboxes.limits import SandboxLimits, container_kwargs
 
 

@@ -17,7 +17,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from sandboxes.engine import docker_client
+from sandboxes.docker_client import docker_client
 
 HERE = Path(__file__).resolve().parent
 DOCKERFILE = HERE / "dockerfiles" / "sandbox.Dockerfile"

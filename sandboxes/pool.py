@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from typing import Callable, Iterator
 
 from sandboxes.container import Sandbox
-from sandboxes.engine import SandboxUnavailable, docker_client, reap_orphans
+from sandboxes.docker_client import SandboxUnavailable, docker_client, reap_orphans
 from sandboxes.limits import SandboxLimits
 
 

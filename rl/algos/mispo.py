@@ -10,13 +10,17 @@ tokens. `logprobs` carries grad; old/rollout logprobs and advantages are constan
     L         = -sum_t I_tok[t] * I_traj * lp[t] * A_t / N
 
 No ratio pi_theta/pi_old and no clipping: kept tokens are treated as on-policy. With "token_mean", N counts
-every valid response token (filtered ones too), so filtering never rescales the gradient.
+every valid response token (filtered ones too), so a kept token's weight 1/N does not grow when others are
+filtered; the gradient's norm therefore shrinks with the keep fraction (it is keep fraction x the kept tokens'
+mean gradient).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
+
+from config.rl import MISPO_TOKEN_BOUNDS, MISPO_TRAJ_BOUNDS
 
 LOSS_AGGS = ("token_mean", "seq_mean_token_sum", "seq_mean_token_mean")
 
@@ -36,8 +40,8 @@ def mispo_filters(
     old_logprobs: torch.Tensor,
     rollout_logprobs: torch.Tensor,
     response_mask: torch.Tensor,
-    token_bounds: tuple[float, float] = (0.5, 2.0),
-    traj_bounds: tuple[float, float] = (0.996, 1.001),
+    token_bounds: tuple[float, float] = MISPO_TOKEN_BOUNDS,
+    traj_bounds: tuple[float, float] = MISPO_TRAJ_BOUNDS,
 ) -> FilterResult:
     """The two binary filters on pi_old / pi_rollout. A trajectory with no valid tokens is dropped."""
     mask = response_mask.float()
@@ -78,8 +82,8 @@ def actor_loss(
     rollout_logprobs: torch.Tensor,
     advantages: torch.Tensor,
     response_mask: torch.Tensor,
-    token_bounds: tuple[float, float] = (0.5, 2.0),
-    traj_bounds: tuple[float, float] = (0.996, 1.001),
+    token_bounds: tuple[float, float] = MISPO_TOKEN_BOUNDS,
+    traj_bounds: tuple[float, float] = MISPO_TRAJ_BOUNDS,
     loss_agg: str = "token_mean",
     normalizer: float | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:

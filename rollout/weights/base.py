@@ -3,7 +3,9 @@
 Each backend is one module with both halves:
 - a `WeightSender`, living in the learner's rank-0 process: `open` once (returns a handshake every receiver
   needs, e.g. the bucket plan), then per sync `send` (returns the message receivers load from, or None when the
-  bytes travel through a collective) and `release` (after every receiver has loaded);
+  bytes travel through a collective) and `release` (after every receiver has loaded). It reads the weights from a
+  `WeightSource` (source.py) bucket by bucket: a ZeRO-3 learner gathers one bucket's shards at a time, with every
+  rank taking part, so no rank holds the whole model on its device;
 - a `WeightReceiver`, living in each rollout worker: `open` once against the worker's engine (returns what the
   driver checks, e.g. the GPU id), then per sync `receive(engine, message, handshake, version)`.
 
@@ -16,7 +18,9 @@ from __future__ import annotations
 import importlib
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
+
+from rollout.weights.source import WeightSource
 
 # method -> (module, sender class, receiver class)
 BACKENDS: dict[str, tuple[str, str, str]] = {
@@ -46,12 +50,13 @@ class WeightSender(ABC):
     streams: bool = False
 
     @abstractmethod
-    def open(self, spec: SyncSpec, state_dict: Mapping[str, Any]) -> Any:
+    def open(self, spec: SyncSpec, source: WeightSource) -> Any:
         """Set up once, from the weights' names/shapes/dtypes; returns the handshake receivers get with each sync."""
 
     @abstractmethod
-    def send(self, state_dict: Mapping[str, Any]) -> Any:
-        """Push the current weights; returns the message receivers load from (None for collectives)."""
+    def send(self, source: WeightSource) -> Any:
+        """Push the current weights, read bucket by bucket (`weight_plan(source, spec.bucket_mb)`); returns the
+        message receivers load from (None for collectives)."""
 
     def release(self) -> None:
         """Every receiver has loaded this sync's weights: free what send() kept alive."""

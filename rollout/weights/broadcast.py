@@ -8,12 +8,13 @@ the training process group (DeepSpeed's) or the engine's. The receiving side is 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterable, Iterator
 
 import torch
 
 from rollout.weights.base import SyncSpec, WeightReceiver, WeightSender
-from rollout.weights.buckets import TensorSpec, plan_buckets, plan_from_wire, plan_to_wire, specs_of
+from rollout.weights.buckets import TensorSpec, plan_from_wire, plan_to_wire
+from rollout.weights.source import WeightSource, weight_plan
 
 
 class WeightGroup:
@@ -54,9 +55,15 @@ class WeightGroup:
 
     def send(self, state_dict: dict[str, torch.Tensor], plan: list[list[TensorSpec]]) -> int:
         """Broadcast every bucket of `plan` from this rank (0); returns bytes sent."""
+        buckets = plan_from_wire(plan)
+        return self.send_buckets(({s.name: state_dict[s.name] for s in b} for b in buckets), buckets)
+
+    def send_buckets(self, tensors: Iterable[dict[str, torch.Tensor]], plan: list[list[TensorSpec]]) -> int:
+        """Broadcast bucket after bucket as `tensors` yields them (a ZeRO-3 source gathers each one just before);
+        returns bytes sent."""
         sent = 0
-        for bucket in plan_from_wire(plan):
-            flat = torch.cat([state_dict[s.name].detach().reshape(-1).to(self.device) for s in bucket])
+        for bucket, named in zip(plan_from_wire(plan), tensors):
+            flat = torch.cat([named[s.name].detach().reshape(-1).to(self.device) for s in bucket])
             self._broadcast(flat)
             sent += flat.numel() * flat.element_size()
         if self.device.type == "cuda":
@@ -86,13 +93,13 @@ class BroadcastSender(WeightSender):
     streams = True
     backend = ""  # set by the nccl / gloo subclasses
 
-    def open(self, spec: SyncSpec, state_dict: Mapping[str, Any]) -> list:
-        self._plan = plan_to_wire(plan_buckets(specs_of(dict(state_dict)), spec.bucket_mb))
+    def open(self, spec: SyncSpec, source: WeightSource) -> list:
+        self._plan = weight_plan(source, spec.bucket_mb)
         self._group = WeightGroup(spec.host, spec.port, 0, spec.world_size, backend=self.backend)
-        return self._plan
+        return plan_to_wire(self._plan)
 
-    def send(self, state_dict: Mapping[str, Any]) -> None:
-        self._group.send(dict(state_dict), self._plan)
+    def send(self, source: WeightSource) -> None:
+        self._group.send_buckets(source.buckets(self._plan), self._plan)
         return None
 
     def close(self) -> None:

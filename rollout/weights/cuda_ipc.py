@@ -3,12 +3,13 @@ through CUDA IPC handles and copy them (no host round trip). Checked at start: e
 learner's GPU uuid."""
 from __future__ import annotations
 
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterable, Iterator
 
 import torch
 
 from rollout.weights.base import SyncSpec, WeightReceiver, WeightSender
-from rollout.weights.buckets import TensorSpec, plan_buckets, plan_from_wire, plan_to_wire, specs_of
+from rollout.weights.buckets import TensorSpec, plan_from_wire, plan_to_wire
+from rollout.weights.source import WeightSource, weight_plan
 
 
 class IpcBuckets:
@@ -19,13 +20,14 @@ class IpcBuckets:
     def __init__(self) -> None:
         self._keep: list[torch.Tensor] = []
 
-    def share(self, state_dict: dict[str, torch.Tensor], plan: list[list[TensorSpec]]) -> list[tuple]:
+    def share(self, tensors: Iterable[dict[str, torch.Tensor]], plan: list[list[TensorSpec]]) -> list[tuple]:
+        """`tensors`: each bucket of `plan` as {name: tensor}, in order (a WeightSource's buckets)."""
         from torch.multiprocessing.reductions import reduce_tensor
 
         self.release()
         handles = []
-        for bucket in plan_from_wire(plan):
-            flat = torch.cat([state_dict[s.name].detach().reshape(-1) for s in bucket])
+        for bucket, named in zip(plan_from_wire(plan), tensors):
+            flat = torch.cat([named[s.name].detach().reshape(-1) for s in bucket])
             self._keep.append(flat)
             handles.append(reduce_tensor(flat))
         torch.cuda.synchronize()
@@ -53,13 +55,13 @@ def gpu_uuid() -> str:
 class IpcSender(WeightSender):
     """Handshake: (GPU uuid, bucket plan); message: the IPC handles of this sync's buckets."""
 
-    def open(self, spec: SyncSpec, state_dict: Mapping[str, Any]) -> tuple[str, list]:
-        self._plan = plan_to_wire(plan_buckets(specs_of(dict(state_dict)), spec.bucket_mb))
+    def open(self, spec: SyncSpec, source: WeightSource) -> tuple[str, list]:
+        self._plan = weight_plan(source, spec.bucket_mb)
         self._ipc = IpcBuckets()
-        return gpu_uuid(), self._plan
+        return gpu_uuid(), plan_to_wire(self._plan)
 
-    def send(self, state_dict: Mapping[str, Any]) -> list:
-        return self._ipc.share(dict(state_dict), self._plan)
+    def send(self, source: WeightSource) -> list:
+        return self._ipc.share(source.buckets(self._plan), self._plan)
 
     def release(self) -> None:
         self._ipc.release()

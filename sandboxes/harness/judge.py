@@ -9,6 +9,9 @@ with a rigged __eq__ never reach a comparison. Expected outputs of io_pairs/stdi
 
 Modes: "call" (run fn(*args, **kwargs) per call, return the values), "humaneval" (run test's check(candidate)
 here, with candidate proxied to the child), "stdio" (run the program per input, return its stdout).
+Time: every wait (the program's load, a case, a reply) ends at case_timeout and at the job's budget_s, so the
+verdict always beats the host's deadline; a load or case that runs out is the candidate's timeout, and the cases
+after it are not run.
 """
 import ctypes
 import json
@@ -23,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import suppress
 
 
 def read_part():
@@ -85,23 +89,29 @@ def send(sock, obj):
 
 
 def recv(sock, timeout):
+    """One framed message. `timeout` (seconds; None waits forever) bounds the WHOLE message, so a candidate that
+    trickles bytes into its socket cannot stretch a case past its time limit."""
+    end = None if timeout is None else time.monotonic() + timeout
     sock.settimeout(timeout)
-    head = b""
-    while len(head) < 4:
-        chunk = sock.recv(4 - len(head))
-        if not chunk:
-            raise EOFError
-        head += chunk
-    n = struct.unpack(">I", head)[0]
+
+    def read(n):
+        out = b""
+        while len(out) < n:
+            if end is not None:
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise socket.timeout("message took too long")
+                sock.settimeout(left)
+            chunk = sock.recv(min(1 << 16, n - len(out)))
+            if not chunk:
+                raise EOFError
+            out += chunk
+        return out
+
+    n = struct.unpack(">I", read(4))[0]
     if n > 64 * 1024 * 1024:
         raise EOFError
-    data = b""
-    while len(data) < n:
-        chunk = sock.recv(min(1 << 16, n - len(data)))
-        if not chunk:
-            raise EOFError
-        data += chunk
-    return json.loads(data.decode())
+    return json.loads(read(n).decode())
 
 
 def child_limits(job):
@@ -144,12 +154,18 @@ def candidate_child(sock, job, workdir):
         send(sock, reply)
 
 
-class Candidate:
-    """The candidate's process, restarted after a crash or a timeout."""
+def time_left(job, deadline):
+    """Seconds the next wait may take: one case's timeout, capped by what is left of the job's budget."""
+    return min(float(job.get("case_timeout", 3)), deadline - time.monotonic())
 
-    def __init__(self, job, workdir):
-        self.job, self.workdir, self.pid, self.sock = job, workdir, None, None
-        self.load_error = None
+
+class Candidate:
+    """The candidate's process, restarted after a crash (call mode), never after a failed load. A load or call
+    past its time limit is the candidate's timeout (timed_out); the caller stops running cases after one."""
+
+    def __init__(self, job, workdir, deadline):
+        self.job, self.workdir, self.deadline, self.pid, self.sock = job, workdir, deadline, None, None
+        self.load_failed, self.timed_out = False, False
 
     def start(self):
         parent, child = socket.socketpair()
@@ -163,30 +179,38 @@ class Candidate:
         child.close()
         self.pid, self.sock = pid, parent
         try:
-            hello = recv(parent, float(self.job.get("case_timeout", 3)))
+            hello = recv(parent, max(0.001, time_left(self.job, self.deadline)))
+            error = None if hello.get("ready") else hello.get("error", "load failed")
+        except socket.timeout:  # the top level hangs: the candidate's timeout, not worth a reload per case
+            error, self.timed_out = "timeout", True
         except BaseException as exc:
+            error = f"program did not load: {type(exc).__name__}"
+        if error:
             self.stop()
-            return f"program did not load: {type(exc).__name__}"
-        if not hello.get("ready"):
-            self.stop()
-            return hello.get("error", "load failed")
-        return None
+            self.load_failed = True
+        return error
 
     def call(self, fn, args, kwargs):
         if self.pid is None:
             if self.job["mode"] != "call":  # a restarted child would hold the HumanEval test in its memory
                 return {"ok": False, "error": "candidate is gone"}
+            if self.load_failed:
+                return {"ok": False, "error": "not run: the program did not load"}
             err = self.start()
             if err:
                 return {"ok": False, "error": err}
+        left = time_left(self.job, self.deadline)
         try:
+            if left <= 0:
+                raise socket.timeout("the job's time budget is spent")
             send(self.sock, {"fn": fn, "args": args, "kwargs": kwargs})
-            reply = recv(self.sock, float(self.job.get("case_timeout", 3)))
+            reply = recv(self.sock, left)
             if reply.get("ok"):
                 decode(reply["value"])  # malformed data is the candidate's failure, caught below
             return reply
         except socket.timeout:
             self.stop()
+            self.timed_out = True
             return {"ok": False, "error": "timeout"}
         except BaseException as exc:
             self.stop()
@@ -194,29 +218,27 @@ class Candidate:
 
     def stop(self):
         if self.pid is not None:
-            try:
+            with suppress(OSError):
                 os.killpg(self.pid, signal.SIGKILL)
-            except OSError:
-                pass
-            try:
+            with suppress(OSError):
                 os.kill(self.pid, signal.SIGKILL)
                 os.waitpid(self.pid, 0)
-            except OSError:
-                pass
         if self.sock is not None:
             self.sock.close()
         self.pid, self.sock = None, None
 
 
 def run_call(cand, part2):
-    """One result per call; after a timeout the remaining calls are not run (an infinite loop would repeat)."""
+    """One result per call; after a timeout (of a call or of a reload) the remaining calls are not run: an
+    infinite loop would repeat, and each would wait out another case timeout."""
     results = []
     for c in part2["calls"]:
-        if results and results[-1].get("error") in ("timeout", "not run: an earlier case timed out"):
-            results.append({"ok": False, "error": "not run: an earlier case timed out"})
+        if cand.timed_out:
+            why = "the program did not load" if cand.load_failed else "an earlier case timed out"
+            results.append({"ok": False, "error": f"not run: {why}"})
             continue
         results.append(cand.call(c["fn"], c["args"], c["kwargs"]))
-    return {"results": results}
+    return {"results": results, "timeout": cand.timed_out}
 
 
 def run_humaneval(cand, part2, entry_point):
@@ -230,69 +252,77 @@ def run_humaneval(cand, part2, entry_point):
     try:
         exec(compile(part2["test"], "<test>", "exec"), ns)
         ns["check"](proxy)
-        return {"passed": True}
+        return {"passed": not cand.timed_out, "timeout": cand.timed_out}
     except BaseException as exc:  # noqa: B036
-        return {"passed": False, "error": f"{type(exc).__name__}: {str(exc)[:300]}"}
+        return {"passed": False, "error": f"{type(exc).__name__}: {str(exc)[:300]}", "timeout": cand.timed_out}
 
 
-def run_stdio(job, part2, workdir):
+def run_stdio(job, part2, workdir, deadline):
+    """Run the program once per input; after a case times out the rest are not run (counted as failed)."""
     path = os.path.join(workdir, "candidate.py")
     with open(path, "w") as f:
         f.write(job["program"])
-    budget = int(job.get("output_bytes", 65536))
-    results = []
+    results, timed_out = [], False
     for text in part2["inputs"]:
+        if timed_out:
+            results.append({"stdout": "", "exit": None, "timeout": False, "truncated": False, "skipped": True})
+            continue
         proc = subprocess.Popen(["/usr/bin/python3", "-I", path], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=subprocess.DEVNULL, cwd=workdir, start_new_session=True, close_fds=True,
                                 preexec_fn=lambda: child_limits(job))
-        try:
-            proc.stdin.write(text.encode())
-            proc.stdin.close()
-        except OSError:
-            pass
-        out, truncated, timed_out = b"", False, False
-        deadline = time.monotonic() + float(job.get("case_timeout", 3))
-        os.set_blocking(proc.stdout.fileno(), False)
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                timed_out = True
-                break
-            r, _, _ = select.select([proc.stdout], [], [], left)
-            if not r:
-                continue
-            chunk = proc.stdout.read(65536)
-            if not chunk:
-                break
-            if len(out) < budget:
-                out += chunk[: budget - len(out)]
-            else:
-                truncated = True
-                break
-        try:
+        out, truncated, timed_out = pump(proc, text.encode(), time.monotonic() + time_left(job, deadline),
+                                         int(job.get("output_bytes", 65536)))
+        with suppress(OSError):
             os.killpg(proc.pid, signal.SIGKILL)
-        except OSError:
-            pass
         code = proc.wait()
         results.append({"stdout": out.decode(errors="replace"), "exit": code, "timeout": timed_out,
                         "truncated": truncated})
-    return {"results": results}
+    return {"results": results, "timeout": timed_out}
+
+
+def pump(proc, data, case_end, budget):
+    """Feed `data` to stdin and collect stdout until EOF, `budget` bytes, or case_end: (out, truncated, timed_out).
+    Never blocks past case_end, so a program that does not read a large input cannot stall the judge."""
+    out, pending = b"", memoryview(data)
+    fd_in, fd_out = proc.stdin.fileno(), proc.stdout.fileno()
+    os.set_blocking(fd_in, False)
+    os.set_blocking(fd_out, False)
+    while True:
+        if not pending and not proc.stdin.closed:
+            proc.stdin.close()
+        left = case_end - time.monotonic()
+        if left <= 0:
+            return out, False, True
+        readable, writable, _ = select.select([fd_out], [fd_in] if pending else [], [], left)
+        if writable:
+            try:
+                pending = pending[os.write(fd_in, pending[:65536]):]
+            except BlockingIOError:
+                pass
+            except OSError:  # the program exited or closed its stdin
+                pending = pending[:0]
+        if readable:
+            try:
+                chunk = os.read(fd_out, 65536)
+            except BlockingIOError:
+                continue
+            if not chunk:
+                return out, False, False
+            if len(out) >= budget:
+                return out, True, False
+            out += chunk[: budget - len(out)]
 
 
 def kill_others(keep):
     """SIGKILL every process we may signal except `keep` (init, the server, ourselves)."""
     if keep is None:
-        try:
+        with suppress(OSError):
             os.kill(-1, signal.SIGKILL)  # kills all of this uid except the caller (and init)
-        except OSError:
-            pass
         return
     for name in os.listdir("/proc"):
         if name.isdigit() and int(name) not in keep:
-            try:
+            with suppress(OSError):
                 os.kill(int(name), signal.SIGKILL)
-            except OSError:
-                pass
 
 
 def clean_slate(keep=None):
@@ -302,16 +332,16 @@ def clean_slate(keep=None):
     for d in ("/work", "/tmp"):
         for name in os.listdir(d) if os.path.isdir(d) else ():
             p = os.path.join(d, name)
-            try:
+            with suppress(OSError):
                 shutil.rmtree(p) if os.path.isdir(p) and not os.path.islink(p) else os.unlink(p)
-            except OSError:
-                pass
 
 
 def run_job(job, get_part2, keep=None):
-    """One sample: fork the candidate from part 1 alone, then fetch part 2, judge, and clean up."""
+    """One sample: fork the candidate from part 1 alone, then fetch part 2, judge, and clean up. Every wait is
+    capped by the job's budget_s (set below the host's deadline), so the verdict arrives before that deadline."""
+    deadline = time.monotonic() + float(job.get("budget_s", 1e9))
     workdir = tempfile.mkdtemp(dir="/work")
-    cand = Candidate(job, workdir)
+    cand = Candidate(job, workdir, deadline)
     load_error = None
     if job["mode"] in ("call", "humaneval"):
         load_error = cand.start()
@@ -319,10 +349,10 @@ def run_job(job, get_part2, keep=None):
     if job["mode"] == "call":
         verdict = {"load_error": load_error, **run_call(cand, part2)}
     elif job["mode"] == "humaneval":
-        verdict = ({"passed": False, "error": f"load: {load_error}"} if load_error
+        verdict = ({"passed": False, "error": f"load: {load_error}", "timeout": cand.timed_out} if load_error
                    else run_humaneval(cand, part2, job["entry_point"]))
     else:
-        verdict = run_stdio(job, part2, workdir)
+        verdict = run_stdio(job, part2, workdir, deadline)
     cand.stop()
     kill_others(keep)
     return verdict

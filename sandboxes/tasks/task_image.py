@@ -9,7 +9,7 @@ import io
 import re
 import tarfile
 
-from sandboxes.engine import docker_client
+from sandboxes.docker_client import docker_client
 from sandboxes.images import ensure_image
 from sandboxes.tasks.spec import TaskError, TaskSpec, build_context_files
 

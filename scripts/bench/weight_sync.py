@@ -104,14 +104,17 @@ class _SenderStandIn:
 
     def open_weight_sender(self, spec):
         from rollout.weights.base import setup_weight_sender
+        from rollout.weights.source import StateDictSource
 
         self.sender = setup_weight_sender(spec)
-        return self.sender.open(spec, self._sd())
+        return self.sender.open(spec, StateDictSource(self._sd()))
 
     def send_weights(self):
+        from rollout.weights.source import StateDictSource
+
         if not self.zero_copy:  # plain tensors, pickled in-band (the comparison for the zero-copy payload)
             return {k: v.detach().cpu().clone() for k, v in self._sd().items()}
-        return self.sender.send(self._sd())
+        return self.sender.send(StateDictSource(self._sd()))
 
     def weights_sent(self) -> None:
         self.sender.release()

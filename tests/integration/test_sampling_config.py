@@ -13,7 +13,6 @@ import shutil
 import pytest
 import torch
 
-from rollout import hf_engine
 from rollout.hf_engine import HFEngine, SamplingConfigError
 from rollout.types import Completion, SamplingParams
 
@@ -91,10 +90,12 @@ def test_checkpoint_sampling_settings_do_not_distort_sampling(engine, plain_mode
 
 
 def test_top_p_reports_the_nucleus_distribution(engine, plain_model, tiny_tokenizer, caplog, monkeypatch):
-    monkeypatch.setattr(hf_engine, "_warned_top_p", False)
+    from rollout import base
+
+    base._warn_top_p.cache_clear()
     prompts = _prompts(tiny_tokenizer)
     params = SamplingParams(n=4, temperature=1.0, top_p=0.7, max_new_tokens=MAX_NEW, seed=1)
-    with caplog.at_level(logging.WARNING, logger="rollout.hf_engine"):
+    with caplog.at_level(logging.WARNING, logger="rollout.base"):
         outs = engine.generate(prompts, params)
         engine.generate(prompts[:1], params)
     assert sum("top_p=0.7 < 1" in r.getMessage() for r in caplog.records) == 1  # warned once

@@ -110,8 +110,8 @@ def test_python_tool_environment(python_image):
         obs, _ = env.step(ToolCall("python", "while True: pass"))
         assert "timed out" in obs
         res = env.finish("Final:\n```python\ndef add(a, b):\n    return a + b\n```")
-        assert res == {"score": 1.0, "status": "ok", "details": {"passed": 2, "total": 2, "all_passed": True}}
+        assert (res.score, res.status, res.details) == (1.0, "ok", {"passed": 2, "total": 2, "all_passed": True})
         env.reset(RolloutRequest(1, "code_tool", "Write add(a, b).", [1], metadata={"io_pairs": spec}))
-        assert env.finish("no code here")["score"] == 0.0
+        assert env.finish("no code here").score == 0.0
     finally:
         env.close()

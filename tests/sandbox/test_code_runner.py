@@ -83,3 +83,100 @@ def test_gvisor_runtime(python_image):
         assert runner.io_pairs("import os\nos._exit(0)\n", ADD).score == 0.0
     finally:
         pool.close()
+
+
+# --------------------------------------------------------------------------------- candidate-caused timeouts
+# A timeout the candidate causes is a wrong answer (judged, score 0, reason "timeout") that arrives after about one
+# case timeout (2 s in the `runner` fixture), never a masked "sandbox_timeout" after the pool's 8 s wall_s.
+
+SIX = {"fn": "add", "cases": [{"args": [i, 1], "expected": i + 1} for i in range(6)]}
+HANGING_TOP_LEVEL = {
+    "sleep": "import time\ntime.sleep(3600)\ndef add(a, b):\n    return a + b\n",
+    "busy_loop": "while True:\n    pass\ndef add(a, b):\n    return a + b\n",
+}
+TRICKLE = (  # finds its result socket and drips a never-ending message into it while the top level sleeps
+    "import os, socket, stat, struct, threading, time\n"
+    "def sock_fd():\n"
+    "    for f in map(int, os.listdir('/proc/self/fd')):\n"
+    "        try:\n"
+    "            if f > 2 and stat.S_ISSOCK(os.fstat(f).st_mode):\n"
+    "                return f\n"
+    "        except OSError:\n"
+    "            pass\n"
+    "s = socket.socket(fileno=sock_fd())\n"
+    "s.sendall(struct.pack('>I', 100000))\n"
+    "def drip():\n"
+    "    while True:\n"
+    "        s.send(b' ')\n"
+    "        time.sleep(0.3)\n"
+    "threading.Thread(target=drip, daemon=True).start()\n"
+    "time.sleep(3600)\n"
+)
+
+
+def _timed(fn, *args):
+    import time
+
+    start = time.monotonic()
+    rep = fn(*args)
+    return rep, time.monotonic() - start
+
+
+@pytest.mark.parametrize("name", sorted(HANGING_TOP_LEVEL))
+def test_hanging_top_level_is_one_timeout_io_pairs(runner, name):
+    rep, seconds = _timed(runner.io_pairs, HANGING_TOP_LEVEL[name], SIX)
+    assert rep.judged and (rep.passed, rep.total, rep.reason) == (0, 6, "timeout"), rep
+    assert all(c["error"] == "not run: the program did not load" for c in rep.cases), rep.cases
+    assert seconds < 2.0 + 2.5, seconds
+
+
+def test_hanging_top_level_is_one_timeout_humaneval(runner):
+    test = "def check(candidate):\n" + "".join(f"    assert candidate({i}, 1) == {i + 1}\n" for i in range(6))
+    rep, seconds = _timed(runner.humaneval, "", "```python\n" + HANGING_TOP_LEVEL["sleep"] + "```", test, "add")
+    assert rep.judged and (rep.score, rep.reason) == (0.0, "timeout"), rep
+    assert seconds < 2.0 + 2.5, seconds
+
+
+def test_trickling_result_socket_is_a_timeout(runner):
+    rep, seconds = _timed(runner.io_pairs, TRICKLE, SIX)
+    # usually "timeout"; under heavy load (full suite on 2 cores) the dripping candidate was seen to die first,
+    # which the judge reports as a load error: either way a judged wrong answer, never a stretched or masked case
+    assert rep.judged and rep.score == 0.0 and (rep.reason == "timeout" or rep.reason.startswith("load_error")), rep
+    assert seconds < 2.0 + 2.5, seconds
+
+
+def test_stdio_stops_after_a_timed_out_case(runner):
+    spec = {"cases": [{"input": f"{i}\n", "output": str(2 * i)} for i in range(6)]}
+    program = "n = int(input())\nif n == 1:\n    while True:\n        pass\nprint(2 * n)\n"
+    rep, seconds = _timed(runner.stdio, program, spec)
+    assert rep.judged and (rep.passed, rep.total, rep.reason) == (1, 6, "timeout"), rep
+    assert [c.get("error") for c in rep.cases] == [None, "timeout"] + ["not_run"] * 4
+    assert seconds < 2.0 + 2.5, seconds
+
+
+def test_stdio_program_that_never_reads_a_large_input(runner):
+    spec = {"cases": [{"input": "7\n" * 500_000, "output": "7"}] * 3}  # 1 MB each: far more than a pipe holds
+    rep, seconds = _timed(runner.stdio, "import time\ntime.sleep(3600)\n", spec)
+    assert rep.judged and (rep.score, rep.reason) == (0.0, "timeout"), rep
+    assert seconds < 2.0 + 3.5, seconds
+
+
+def test_slow_cases_are_cut_at_the_judge_budget(runner):
+    """Each case just under the case timeout: the judge stops at its budget (6.4 s of the 8 s wall) with the
+    cases that ran scored, instead of the whole sample vanishing as a masked sandbox_timeout."""
+    from sandboxes.code_runner import judge_budget_s
+
+    slow = "import time\ndef add(a, b):\n    time.sleep(1.5)\n    return a + b\n"
+    rep, seconds = _timed(runner.io_pairs, slow, {"fn": "add", "cases": SIX["cases"] * 2})
+    assert rep.judged and rep.reason == "timeout" and 3 <= rep.passed <= 4 and rep.total == 12, rep
+    assert seconds < judge_budget_s(8.0) + 1.5, seconds
+
+
+def test_crash_then_hanging_reload_stops(runner):
+    """Case 1 crashes the candidate; its reload hangs (a marker file): one timeout, the rest not run."""
+    program = ("import os, time\nif os.path.exists('/work/.again'):\n    time.sleep(3600)\n"
+               "def add(a, b):\n    open('/work/.again', 'w').close()\n    os._exit(0)\n")
+    rep, seconds = _timed(runner.io_pairs, program, SIX)
+    assert rep.judged and rep.passed == 0, rep
+    assert [c.get("error", "")[:7] for c in rep.cases] == ["candida", "timeout"] + ["not run"] * 4, rep.cases
+    assert seconds < 2.0 + 2.5, seconds

@@ -43,6 +43,32 @@ def test_code_verifier_through_process_pool(python_image):
         pool.close()
 
 
+def test_hanging_program_is_a_prompt_wrong_answer(python_image):
+    """A program that hangs (at its top level, or on every input) scores ok / 0 / "timeout" after about one case
+    timeout: a wrong answer, never a masked sandbox timeout after wall_s (8 s) with a reload per case."""
+    import time
+
+    from rewards.base import VerifyRequest
+    from rewards.process_pool import VerifierProcessPool
+
+    options = {"pool_size": 1, "wall_s": 8.0, "case_timeout_s": 2.0}
+    pool = VerifierProcessPool({"code": ("code", options)}, processes=1, timeout_s=30)
+    io_spec = {"fn": "double", "cases": [{"args": [i], "expected": 2 * i} for i in range(5)]}
+    stdio_spec = {"cases": [{"input": f"{i}\n", "output": str(2 * i)} for i in range(5)]}
+    hang = "import time\ntime.sleep(3600)\ndef double(x):\n    return 2 * x\n"
+    try:
+        good = VerifyRequest("p", "def double(x):\n    return 2 * x\n", None, {"io_pairs": io_spec})
+        assert pool.score([("code", good)])[0].score == 1.0  # warm: the container is up
+        for tests in ({"io_pairs": io_spec}, {"stdio": stdio_spec}):
+            start = time.monotonic()
+            (res,) = pool.score([("code", VerifyRequest("p", hang, None, tests))])
+            seconds = time.monotonic() - start
+            assert (res.status, res.score, res.details["reason"]) == ("ok", 0.0, "timeout"), res
+            assert seconds < 2.0 + 2.5, (tests, seconds)
+    finally:
+        pool.close()
+
+
 def test_bad_options_are_clear():
     from rewards.registry import setup_verifier
 

@@ -8,7 +8,7 @@ import threading
 
 
 def test_reaper_removes_dead_owners_only(python_image):
-    from sandboxes.engine import LABEL, OWNER_LABEL, docker_client, owner_id, reap_orphans
+    from sandboxes.docker_client import LABEL, OWNER_LABEL, docker_client, owner_id, reap_orphans
 
     client = docker_client()
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
@@ -32,7 +32,7 @@ def test_reaper_removes_dead_owners_only(python_image):
 
 def test_reaper_survives_concurrent_churn(python_image):
     """Pools in other threads create and remove containers while the reaper lists them."""
-    from sandboxes.engine import reap_orphans
+    from sandboxes.docker_client import reap_orphans
     from sandboxes.limits import SandboxLimits
     from sandboxes.pool import SandboxPool
 

@@ -150,3 +150,17 @@ def test_summary_advises_on_stale_fixed_band_only():
     notes = advice(load(["rollout.mode=async"]))
     assert len(notes) == 1 and "algo.adaptive_traj_bounds=true" in notes[0]
     assert advice(load(["rollout.mode=async", "algo.adaptive_traj_bounds=true"])) == []
+
+
+def test_baseline_objective_settings_reach_the_learner():
+    from rl.learner import objective_params
+
+    cfg = load_config(RLConfig, "mispo_math_code.yaml", ["algo.objective=gspo_mispo", "algo.icepop_bounds=[0.4,4.0]",
+                                                        "algo.gspo_mispo_eps=[2e-4,3e-4]"], validate_rl_config)
+    params = objective_params(cfg.algo)
+    assert params.icepop_bounds == (0.4, 4.0) and params.gspo_mispo_eps == (2e-4, 3e-4)
+    for bad in (["algo.icepop_bounds=[1.5,4.0]"], ["algo.gspo_mispo_eps=[1.5,0.1]"], ["actor.offload=all"],
+                ["actor.zero_stage=4"], ["critic.offload=disk"]):
+        with pytest.raises(ConfigError) as err:
+            load_config(RLConfig, "mispo_math_code.yaml", bad, validate_rl_config)
+        assert bad[0].split("=")[0] in str(err.value)

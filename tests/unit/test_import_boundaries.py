@@ -18,7 +18,7 @@ CASES = [
      "rewards.preference_judges.openai_judge, "
      "rewards.code_verifier, rewards.env_verifier",
      ["rl", "rollout"]),
-    ("sandboxes.engine, sandboxes.images, sandboxes.limits, sandboxes.container, sandboxes.pool, sandboxes.shell, "
+    ("sandboxes.docker_client, sandboxes.images, sandboxes.limits, sandboxes.container, sandboxes.pool, sandboxes.shell, "
      "sandboxes.code_runner, sandboxes.terminal_env, sandboxes.tasks.spec, sandboxes.tasks.task_image, "
      "sandboxes.tasks.__main__", ["rl", "rollout", "rewards", "torch"]),
     ("rollout.agent_loop, rollout.tools, rollout.envs, rollout.envs.terminal, rollout.envs.python_tool, "

@@ -1,4 +1,5 @@
-"""Unit tests for rewards/math_answer.py and rewards/math_verifier.py (CPU, no timeouts needed beyond 1 s)."""
+"""Unit tests for rewards/math_answer.py and rewards/math_verifier.py (CPU, no timeouts needed beyond 1 s);
+guard rails and the CPU budget are in test_math_guard.py."""
 from __future__ import annotations
 
 import time
@@ -9,6 +10,7 @@ import pytest
 from rewards import math_answer
 from rewards.base import VerifyRequest
 from rewards.math_answer import answers_equivalent, check_answer, extract_boxed
+from rewards.math_guard import guard
 from rewards.math_verifier import MathVerifier
 from rewards.types import RewardResult
 
@@ -75,6 +77,44 @@ def test_answers_equivalent(pred: str, gold: str, expected: bool) -> None:
     assert answers_equivalent(pred, gold) is expected
 
 
+@pytest.mark.parametrize(
+    ("pred", "gold"),
+    [
+        (r"\text{2 or 3}", "2"),  # wrapping text with alternatives
+        (r"\mathrm{31 or 32}", "31"),
+        (r"\text{either 5 or 6}", "6"),
+        (r"2\text{, or possibly 3}", "2"),  # trailing text
+        (r"17 \text{ (maybe 18)}", "17"),
+        (r"0.5\text{; not sure}", "0.5"),
+        (r"\text{2 is wrong; the answer is 5}", "2"),  # semicolon with a restated answer
+        (r"\text{9; the answer is 9}", "9"),
+        (r"2 \approx 3 \approx 4", "2"),  # chains with different values
+        (r"x = 8 = 9", "9"),
+        (r"14 = 15", "15"),
+        (r"\sqrt{2} \approx 1.5", r"\sqrt{2}"),
+        (r"-1, 3 \text{ (maybe 5)}", "-1, 3"),  # a collection gold allows listing, not hedging
+    ],
+)
+def test_hedged_answers_score_zero(pred: str, gold: str) -> None:
+    correct, details = check_answer(rf"\boxed{{{pred}}}", gold)
+    assert (correct, details["reason"]) == (False, "hedged")
+
+
+@pytest.mark.parametrize(
+    ("pred", "gold"),
+    [
+        ("x = 2", "2"), (r"2 \text{ cm}", "2"), (r"\text{2 apples}", "2"), (r"5\,\mathrm{m}^2", "5"),
+        (r"x = \frac{4}{2} = 2", "2"), (r"\pi \approx 3.14", r"\pi"), (r"\frac{2}{3} \approx 0.667", r"\frac{2}{3}"),
+        (r"\sqrt{2} \approx 1.414\ldots", r"\sqrt{2}"), (r"f(3) = 7", "7"), (r"a_{10} = 5", "5"),
+        (r"(x, y) = (1, 2)", "(1,2)"), ("y=2x+1", "y=2x+1"), ("x = 2, y = 3", "(2,3)"),
+        (r"x \le -1 \text{ or } x \ge 3", r"x \le -1 \text{ or } x \ge 3"),
+        (r"x = -1 \text{ or } x = 3", "-1, 3"), (r"1 \text{ and } 2", r"\{1, 2\}"), (r"-1 \text{ (double root)}", "-1"),
+    ],
+)
+def test_annotated_answers_still_match(pred: str, gold: str) -> None:
+    assert check_answer(rf"\boxed{{{pred}}}", gold) == (True, {"extracted": pred, "reason": "match"})
+
+
 def test_list_of_golds_matches_any() -> None:
     assert answers_equivalent("7", ["5", "7"])
     assert not answers_equivalent("6", ["5", "7"])
@@ -113,7 +153,7 @@ def test_growth_bombs_are_refused_fast(pred: str) -> None:
 
 @pytest.mark.parametrize("pred", [r"2^{10000}", r"9999!", r"10^{-3}", r"\frac{2^{2010}-1}{3}", r"e^{i\pi/4}"])
 def test_ordinary_powers_pass_the_guard(pred: str) -> None:
-    assert math_answer._guard(pred, 1000) is None
+    assert guard(pred, 1000) is None
 
 
 def test_too_long_is_refused() -> None:

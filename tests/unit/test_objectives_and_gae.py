@@ -36,11 +36,37 @@ def test_tis_weights_and_cap():
     assert loss.item() == pytest.approx(-(2.0 + 0.5) / 2)
 
 
-def test_icepop_masks_out_of_band_tokens():
-    lp = torch.zeros(1, 3)
-    rollout = t([[0.0, math.log(0.25), math.log(4.0)]])  # w = 1, 4 (masked), 0.25 (masked)
-    loss = policy_loss("icepop", lp, torch.zeros(1, 3), rollout, torch.ones(1, 3), torch.ones(1, 3), P)
-    assert loss.item() == pytest.approx(-1.0 / 3)  # N counts all valid tokens
+def test_icepop_keeps_the_weight_inside_its_band_and_zeroes_it_outside():
+    """IcePop: M(k) = k for alpha <= k <= beta (defaults 0.5, 5), 0 outside; k = pi_old/pi_rollout."""
+    k = [1.0, 4.0, 0.51, 4.9, 0.49, 5.1]  # 4.0 and 4.9 lie outside MIS-PO's token band but inside IcePop's
+    lp = torch.zeros(1, 6, requires_grad=True)
+    rollout = t([[-math.log(x) for x in k]])
+    adv = t([[1.0, -1.0, 2.0, 1.0, 1.0, -3.0]])
+    loss = policy_loss("icepop", lp, torch.zeros(1, 6), rollout, adv, torch.ones(1, 6), P)
+    loss.backward()
+    w = t([[1.0, 4.0, 0.51, 4.9, 0.0, 0.0]])
+    # lp = old: the PPO ratio is 1 (unclipped), so in-band tokens get the IS-weighted policy gradient -w * A / N
+    assert torch.allclose(lp.grad, -w * adv / 6, atol=1e-6)
+    assert loss.item() == pytest.approx(float(-(w * adv).sum() / 6), rel=1e-5)
+    assert P.icepop_bounds == (0.5, 5.0)
+
+
+def test_icepop_band_is_its_own_not_mispos():
+    rollout = t([[-math.log(3.0)]])  # k = 3: outside MIS-PO's token band, inside IcePop's
+    lp = torch.zeros(1, 1)
+    for params in (P, ObjectiveParams(token_bounds=(0.9, 1.1))):
+        assert policy_loss("icepop", lp, torch.zeros(1, 1), rollout, torch.ones(1, 1), torch.ones(1, 1),
+                           params).item() == pytest.approx(-3.0, rel=1e-5)
+    narrow = ObjectiveParams(icepop_bounds=(0.5, 2.0))
+    assert policy_loss("icepop", lp, torch.zeros(1, 1), rollout, torch.ones(1, 1), torch.ones(1, 1),
+                       narrow).item() == 0.0
+
+
+def test_icepop_weight_multiplies_the_ppo_clipped_term():
+    lp = t([[math.log(1.5)]])  # pi_theta/pi_old = 1.5, clipped to 1.2 for A > 0
+    rollout = t([[-math.log(2.0)]])  # k = 2
+    loss = policy_loss("icepop", lp, torch.zeros(1, 1), rollout, torch.ones(1, 1), torch.ones(1, 1), P)
+    assert loss.item() == pytest.approx(-2.0 * 1.2, rel=1e-5)
 
 
 def test_gspo_sequence_ratio_clip():
@@ -51,14 +77,48 @@ def test_gspo_sequence_ratio_clip():
     assert torch.all(lp.grad == 0)  # clipped: no gradient
 
 
+def test_gspo_mispo_clips_the_sequence_ratio_at_1e_4():
+    """Step 3.5 Flash's GSPO baseline: eps = 1e-4 (GSPO's own 4e-4 would not clip s = e^2e-4)."""
+    for objective, clipped in (("gspo_mispo", True), ("gspo", False)):
+        lp = torch.full((1, 2), 2e-4, requires_grad=True)
+        zeros = torch.zeros(1, 2)
+        loss = policy_loss(objective, lp, zeros, zeros, torch.ones(1, 2), torch.ones(1, 2), P)
+        loss.backward()
+        assert bool(torch.all(lp.grad == 0)) == clipped, objective
+    assert loss.item() == pytest.approx(-math.exp(2e-4), rel=1e-6)  # gspo: unclipped surrogate s * A
+    assert P.gspo_mispo_eps == (1e-4, 1e-4)
+
+
+def test_gspo_mispo_trains_only_on_tokens_mispo_keeps():
+    # trajectory 0: pi_old/pi_rollout = 3 and 1/3 on tokens 0-1 (token filter drops both; they cancel in rho_bar,
+    # so the trajectory is kept); trajectory 1: rho_bar = e^0.01 > 1.001 (trajectory filter drops it)
+    old = t([[math.log(3.0), -math.log(3.0), 0.0, 0.0], [0.01, 0.01, 0.01, 0.01]])
+    rollout = torch.zeros(2, 4)
+    # the dropped tokens moved under pi_theta: the sequence ratio must not see them (it would be e^0.25, clipped)
+    lp = (old + t([[0.5, 0.5, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]])).requires_grad_(True)
+    adv = t([[1.0, 2.0, 3.0, 4.0], [1.0, 1.0, 1.0, 1.0]])
+    policy_loss("gspo_mispo", lp, old, rollout, adv, torch.ones(2, 4), P).backward()
+    # kept tokens (0, 2), (0, 3): s = 1, each gets -mean(kept A) / N = -3.5 / 8; everything else 0
+    assert torch.allclose(lp.grad, t([[0.0, 0.0, -3.5 / 8, -3.5 / 8], [0.0, 0.0, 0.0, 0.0]]), atol=1e-6)
+
+
 @pytest.mark.parametrize("objective", OBJECTIVES)
-def test_every_objective_gives_policy_gradient_direction_on_policy(objective):
-    """On-policy (lp = old = rollout), every objective's gradient equals plain PG's: -A / N per token."""
+def test_on_policy_gradient_is_plain_pg_except_gspo(objective):
+    """On-policy (lp = old = rollout) every objective's gradient is plain PG's, -A_t / N per token, except GSPO's:
+    its sequence ratio gives each token the sequence's mean advantage (equal to PG only for constant advantages)."""
     lp = torch.full((2, 3), -1.0, requires_grad=True)
     same = torch.full((2, 3), -1.0)
-    adv, mask = t([[1.0, 1.0, 1.0], [-0.5, -0.5, 0.0]]), t([[1, 1, 1], [1, 1, 0]])
+    adv, mask = t([[1.0, 2.0, 3.0], [-0.5, -1.5, 7.0]]), t([[1, 1, 1], [1, 1, 0]])
     policy_loss(objective, lp, same, same, adv, mask, P).backward()
-    assert torch.allclose(lp.grad, -adv * mask / 5.0, atol=1e-6), objective
+    if objective.startswith("gspo"):
+        expected = -t([[2.0, 2.0, 2.0], [-1.0, -1.0, 0.0]]) / 5.0
+    else:
+        expected = -adv * mask / 5.0
+    assert torch.allclose(lp.grad, expected, atol=1e-6), objective
+    lp.grad = None
+    flat = t([[1.0, 1.0, 1.0], [-0.5, -0.5, 0.0]])  # sequence-constant advantages (grpo): every objective is PG
+    policy_loss(objective, lp, same, same, flat, mask, P).backward()
+    assert torch.allclose(lp.grad, -flat * mask / 5.0, atol=1e-6), objective
 
 
 def test_unknown_objective():
@@ -133,3 +193,27 @@ def test_adaptive_bounds_never_tighter_and_widen_under_mismatch():
     lo, hi = ctl.update(wide)
     keep = ((torch.exp(wide) >= lo) & (torch.exp(wide) <= hi)).float().mean().item()
     assert lo < 0.996 and hi > 1.001 and keep == pytest.approx(0.9, abs=0.02)
+
+
+def test_adaptive_band_widens_at_once_on_the_first_step_after_a_shift():
+    """Fresh batches, then a stale one: the first stale step already keeps ~target_keep (no EMA lag widening)."""
+    ctl = AdaptiveTrajBounds(base=(0.996, 1.001), target_keep=0.9, smoothing=0.5)
+    for _ in range(3):
+        assert ctl.update(torch.zeros(100)) == pytest.approx((0.996, 1.001))
+    wide = torch.linspace(-0.05, 0.05, 101)
+    lo, hi = ctl.update(wide)
+    keep = ((torch.exp(wide) >= lo) & (torch.exp(wide) <= hi)).float().mean().item()
+    assert keep == pytest.approx(0.9, abs=0.02)
+
+
+def test_adaptive_band_narrows_from_the_last_band_with_a_lag():
+    """After mismatch drops, the band starts from the last (wide) band and its extra width decays by `smoothing`
+    per step: it is the paper's band again only after the lag (documented in docs/mispo.md)."""
+    ctl = AdaptiveTrajBounds(base=(0.996, 1.001), target_keep=0.9, smoothing=0.5)
+    lo_wide, _ = ctl.update(torch.linspace(-0.05, 0.05, 101))
+    base_lo = math.log(0.996)
+    excess = math.log(lo_wide) - base_lo
+    for k in range(1, 6):
+        lo, hi = ctl.update(torch.zeros(100))
+        assert math.log(lo) - base_lo == pytest.approx(excess * 0.5 ** k, rel=1e-6)
+        assert lo < 0.996 and hi > 1.001

@@ -12,6 +12,7 @@ from rl.learner_group import free_port
 from rollout.hf_engine import HFEngine
 from rollout.weights.base import BACKENDS, SyncSpec, sender_class, setup_weight_receiver, setup_weight_sender
 from rollout.weights.payload import without_tied
+from rollout.weights.source import StateDictSource
 
 
 def _perturbed(path: str, scale: float = 0.01) -> dict[str, torch.Tensor]:
@@ -44,9 +45,9 @@ def test_object_store_halves_load_the_senders_weights(tiny_model_path):
     spec = SyncSpec(method="object_store", world_size=2)
     sender, receiver = setup_weight_sender(spec), setup_weight_receiver(spec)
     engine = HFEngine(tiny_model_path, threads=1)
-    handshake = sender.open(spec, sd)
+    handshake = sender.open(spec, StateDictSource(sd))
     receiver.open(engine, spec, 1)
-    receiver.receive(engine, sender.send(sd), handshake, 3)
+    receiver.receive(engine, sender.send(StateDictSource(sd)), handshake, 3)
     _assert_loaded(engine, sd, 3)
 
 
@@ -58,12 +59,12 @@ def test_gloo_halves_broadcast_in_buckets(tiny_model_path):
     engine = HFEngine(tiny_model_path, threads=1)
     joined = threading.Thread(target=receiver.open, args=(engine, spec, 1))
     joined.start()
-    handshake = sender.open(spec, sd)
+    handshake = sender.open(spec, StateDictSource(sd))
     joined.join()
     assert len(handshake) > 1  # several 1 MB buckets
     loading = threading.Thread(target=receiver.receive, args=(engine, None, handshake, 5))
     loading.start()
-    assert sender.send(sd) is None
+    assert sender.send(StateDictSource(sd)) is None
     loading.join()
     sender.close()
     _assert_loaded(engine, sd, 5)
