@@ -51,7 +51,7 @@ class Learner:
             model.gradient_checkpointing_enable()
         self.engine = build_engine(model, actor_cfg, model_cfg.dtype, gas)
         self.ref = None
-        if algo_cfg.kl_coef > 0:  # frozen reference for the KL term: compute dtype, no optimizer, sharded like the actor
+        if algo_cfg.kl_coef > 0:  # frozen KL reference: compute dtype, no optimizer, sharded like the actor
             ref = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
             self.ref = build_frozen_engine(ref, actor_cfg, model_cfg.dtype)
         self._wplan: list | None = None
@@ -149,7 +149,8 @@ class Learner:
 
         source = weight_source(self.engine.module)
         if isinstance(source, Zero3Source):
-            save_hf_checkpoint(source, self.engine.module.config, path, self.model_path, writer=self.rank == 0)
+            save_hf_checkpoint(source, self.engine.module.config, path, self.model_path, writer=self.rank == 0,
+                               generation_config=getattr(self.engine.module, "generation_config", None))
         elif self.rank == 0:
             self.engine.module.save_pretrained(path)
             AutoTokenizer.from_pretrained(self.model_path).save_pretrained(path)

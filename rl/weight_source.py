@@ -31,7 +31,8 @@ class Zero3Source(WeightSource):
     def specs(self) -> list[TensorSpec]:
         out = [TensorSpec(n, tuple(p.ds_shape if is_zero3_param(p) else p.shape), str(p.dtype).removeprefix("torch."))
                for n, p in self.params.items()]
-        return out + [TensorSpec(n, tuple(b.shape), str(b.dtype).removeprefix("torch.")) for n, b in self.buffers.items()]
+        buffers = [TensorSpec(n, tuple(b.shape), str(b.dtype).removeprefix("torch.")) for n, b in self.buffers.items()]
+        return out + buffers
 
     def buckets(self, plan: list[list[TensorSpec]]) -> Iterator[dict[str, torch.Tensor]]:
         import deepspeed

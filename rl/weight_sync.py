@@ -40,6 +40,11 @@ class WeightSync:
             raise ConfigError(problem)
 
     def __call__(self, version: int) -> None:
+        if self.streams and self.peers and not self.partial:
+            # a broadcast starts only when every receiver can join: a queued rollout would otherwise keep rank 0
+            # inside the broadcast while the other ranks wait in the next bucket's gather on the training group,
+            # whose timeout (DeepSpeed's 30 min) is shorter than the weight group's
+            ray.get([w.version.remote() for w in self.workers])
         sent = self.sender.send_weights.remote()
         gathers = [p.send_weights.remote() for p in self.peers]
         # a collective needs both halves at once; otherwise Ray hands each receiver the sender's message

@@ -9,8 +9,9 @@ worker extension (rollout/vllm_worker_ext.py), never via disk. Version-specific 
 rollout/vllm_compat.py."""
 from __future__ import annotations
 
+import functools
 import logging
-from typing import Mapping
+from typing import Any, Mapping
 
 from rollout import vllm_compat
 from rollout.base import Engine, warn_top_p_once
@@ -34,9 +35,8 @@ class VLLMEngine(Engine):
 
     def generate(self, prompts: list[list[int]], params: SamplingParams) -> list[list[Completion]]:
         warn_top_p_once(params.top_p)
-        sp = vllm_compat.sampling_params(params.n, params.temperature, params.top_p, params.max_new_tokens,
-                                         params.seed, self.stop_ids)
-        outs = self.llm.generate([vllm_compat.tokens_prompt(p) for p in prompts], sp, use_tqdm=False)
+        outs = self.llm.generate([vllm_compat.tokens_prompt(p) for p in prompts], self._sampling(params, len(prompts)),
+                                 use_tqdm=False)
         result = []
         for out in outs:
             comps = []
@@ -47,6 +47,16 @@ class VLLMEngine(Engine):
                                         finish_reason=reason, text=self.decode(ids)))
             result.append(comps)
         return result
+
+    def _sampling(self, params: SamplingParams, n_prompts: int) -> Any:
+        """One vLLM SamplingParams, or with a seed one per prompt: vLLM seeds every request (its n children get
+        seed + child index), so prompt i starts at seed + i * n and no two samples of one call share draws (agent
+        episodes of one prompt are separate requests with n = 1 and would otherwise come out identical)."""
+        make = functools.partial(vllm_compat.sampling_params, params.n, params.temperature, params.top_p,
+                                 params.max_new_tokens)
+        if params.seed is None:
+            return make(None, self.stop_ids)
+        return [make((params.seed + i * params.n) % (2**31 - 1), self.stop_ids) for i in range(n_prompts)]
 
     def update_weights(self, state_dict: Mapping[str, object], version: int) -> None:
         vllm_compat.load_weights(self.llm, dict(state_dict))

@@ -124,9 +124,12 @@ class RolloutWorker:
             envs.append(make_env(env_cfg.env, dict(env_cfg.options or {})))
         todo = [r for r in requests for _ in range(params.n)]
         out: list[Trajectory] = []
-        for i in range(0, len(todo), width):
+        for w, i in enumerate(range(0, len(todo), width)):
             wave = todo[i:i + width]
-            out += run_episodes(self.engine, self._template, parser, list(zip(wave, envs)), params, cfg,
+            # each wave its own seed: the agent loop re-seeds per turn, so equal seeds would replay earlier waves
+            wave_params = params if params.seed is None else dataclasses.replace(
+                params, seed=(params.seed + 15_485_863 * w) % (2**31 - 1))
+            out += run_episodes(self.engine, self._template, parser, list(zip(wave, envs)), wave_params, cfg,
                                 generate=self._generate)
         return out
 

@@ -101,3 +101,30 @@ def test_prefix_cache_is_reset_by_a_weight_update(engine, tiny_model_path, tiny_
     diff = _max_diff(model, ids, out, 1.0)
     print(f"\nvLLM prefix cache across a weight update ({len(ids)}-token prompt): max abs logprob diff {diff:.2e}")
     assert diff < 1e-3
+
+
+def test_seeded_call_gives_every_prompt_its_own_seeds():
+    """vLLM seeds each request (children get seed + index): with one seed for the whole call, two requests for the
+    same prompt (agent episodes of one group are n=1 requests) would sample identical tokens."""
+    import types
+
+    from rollout.types import SamplingParams
+    from rollout.vllm_engine import VLLMEngine
+
+    stub = types.SimpleNamespace(stop_ids=[2])
+    per_prompt = VLLMEngine._sampling(stub, SamplingParams(n=4, seed=10), 3)
+    assert [sp.seed for sp in per_prompt] == [10, 14, 18]  # children: 10-13, 14-17, 18-21: no shared draws
+    assert VLLMEngine._sampling(stub, SamplingParams(n=4, seed=None), 3).seed is None
+
+
+def test_seeded_requests_for_one_prompt_differ(engine, tiny_tokenizer):
+    """Agent episodes of one prompt: separate n=1 requests in one seeded call must not replay each other."""
+    from rollout.types import SamplingParams
+
+    ids = tiny_tokenizer.encode(tiny_tokenizer.apply_chat_template(
+        [{"role": "user", "content": "Say anything."}], add_generation_prompt=True, tokenize=False))
+    outs = engine.generate([ids] * 6, SamplingParams(n=1, temperature=1.0, max_new_tokens=24, seed=123))
+    texts = [o[0].token_ids for o in outs]
+    assert len({tuple(t) for t in texts}) > 1, texts
+    again = engine.generate([ids] * 6, SamplingParams(n=1, temperature=1.0, max_new_tokens=24, seed=123))
+    assert [o[0].token_ids for o in again] == texts  # still reproducible
