@@ -25,6 +25,14 @@ def init_rank(rank: int, world_size: int, master_addr: str, master_port: int, th
     return device
 
 
+def warmup_constant(warmup_steps: int) -> Callable[[int], float]:
+    """LR multiplier of optimizer step s (0-based) for RL: (s+1)/warmup during warm-up, then 1. The first step
+    already learns (DeepSpeed's WarmupLR starts at 0: with no warm-up configured the first step was wasted)."""
+    def factor(s: int) -> float:
+        return min(1.0, (s + 1) / warmup_steps) if warmup_steps > 0 else 1.0
+    return factor
+
+
 def warmup_cosine(warmup_steps: int, total_steps: int, min_lr_ratio: float) -> Callable[[int], float]:
     """LR multiplier of optimizer step s (0-based): (s+1)/warmup during warm-up (the first step already learns),
     then a cosine from 1 down to min_lr_ratio at the last step (total_steps - 1)."""
@@ -37,8 +45,8 @@ def warmup_cosine(warmup_steps: int, total_steps: int, min_lr_ratio: float) -> C
 
 
 def deepspeed_config(cfg: LearnerRoleConfig, dtype: str, gas: int, total_steps: int | None = None) -> dict[str, Any]:
-    """AdamW (torch implementation: no JIT build), ZeRO stage, mixed precision, and DeepSpeed's linear warm-up then
-    constant LR. With `total_steps` (SFT) the schedule is left to `build_engine` (warm-up + cosine)."""
+    """AdamW (torch implementation: no JIT build), ZeRO stage and offload, mixed precision. The LR schedule is a
+    torch LambdaLR that `build_engine` passes to DeepSpeed (warm-up then constant for RL, + cosine for SFT)."""
     config = {
         "train_micro_batch_size_per_gpu": cfg.micro_batch_size,
         "gradient_accumulation_steps": gas,
@@ -48,14 +56,9 @@ def deepspeed_config(cfg: LearnerRoleConfig, dtype: str, gas: int, total_steps: 
         "fp16": {"enabled": dtype == "float16"},
         "optimizer": {"type": "AdamW", "params": {
             "lr": cfg.lr, "betas": list(cfg.betas), "weight_decay": cfg.weight_decay, "torch_adam": True}},
-        "scheduler": {"type": "WarmupLR", "params": {
-            "warmup_min_lr": 0.0, "warmup_max_lr": cfg.lr, "warmup_num_steps": max(cfg.warmup_steps, 1),
-            "warmup_type": "linear"}},
         "steps_per_print": 10**9,
         "wall_clock_breakdown": False,
     }
-    if total_steps is not None:
-        del config["scheduler"]
     if getattr(cfg, "offload", "none") != "none":
         config["zero_force_ds_cpu_optimizer"] = False  # torch AdamW on the offloaded fp32 master weights (no JIT op)
     return config
@@ -97,14 +100,15 @@ def build_frozen_engine(model: torch.nn.Module, cfg: LearnerRoleConfig, dtype: s
 
 def build_engine(model: torch.nn.Module, cfg: LearnerRoleConfig, dtype: str, gas: int,
                  total_steps: int | None = None, min_lr_ratio: float = 0.0):
-    """DeepSpeed engine for `model`. Default LR schedule: linear warm-up then constant (RL). With `total_steps`:
+    """DeepSpeed engine for `model`. Default LR schedule: `warmup_constant` (RL). With `total_steps`:
     warm-up then cosine decay to `min_lr_ratio` * lr (`warmup_cosine`), stepped once per optimizer step."""
     import deepspeed
 
-    scheduler = None
     if total_steps is not None:
         factor = warmup_cosine(cfg.warmup_steps, total_steps, min_lr_ratio)
-        scheduler = lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, factor)  # noqa: E731
+    else:
+        factor = warmup_constant(cfg.warmup_steps)
+    scheduler = lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, factor)  # noqa: E731
     engine, *_ = deepspeed.initialize(model=model, model_parameters=[p for p in model.parameters() if p.requires_grad],
                                       config=deepspeed_config(cfg, dtype, gas, total_steps), lr_scheduler=scheduler)
     return engine

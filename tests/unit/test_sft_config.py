@@ -91,3 +91,11 @@ def test_step_plan_normaliser_is_the_global_target_count():
     assert len(plan_steps(rows, 2, 2, 1, epochs=5, max_steps=3, seed=0)) == 3
     with pytest.raises(ValueError, match="optim.grad_accum_steps"):
         plan_steps(rows[:1], 1, 2, 1, 1, 0, 0)
+
+
+def test_rl_schedule_learns_from_the_first_step():
+    from rl.deepspeed_setup import warmup_constant
+
+    assert warmup_constant(0)(0) == 1.0  # no warm-up: full LR at once (DeepSpeed's WarmupLR started at 0)
+    f = warmup_constant(4)
+    assert [f(s) for s in range(6)] == [0.25, 0.5, 0.75, 1.0, 1.0, 1.0]
