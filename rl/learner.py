@@ -129,13 +129,12 @@ class Learner:
     def send_weights(self) -> object:
         """Rank 0 pushes the current weights and returns the message receivers load from (None for broadcasts);
         the other ranks only take part in the per-bucket gathers of a ZeRO-3 model."""
-        source = weight_source(self.engine.module)
         if self.rank != 0:
-            if isinstance(source, Zero3Source):
-                for _ in source.buckets(self._wplan):
+            if self.cfg.zero_stage == 3:  # nothing to do on a peer that holds full parameters
+                for _ in Zero3Source(self.engine.module).buckets(self._wplan):
                     pass
             return None
-        return self._sender.send(source)
+        return self._sender.send(weight_source(self.engine.module))
 
     def weights_sent(self) -> None:
         """Every engine has loaded this sync: the sender may free what it kept alive."""

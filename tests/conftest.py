@@ -21,26 +21,26 @@ def tiny_tokenizer(tiny_model_path):
 
 
 def _gloo_broadcast(engine, weights: dict, version: int, bucket_mb: int = 1) -> tuple[int, int]:
-    """Act as learner rank 0: form a gloo weight group with `engine` (rank 1) and broadcast `weights` to it in
-    buckets. Returns (buckets, bytes sent)."""
+    """Act as learner rank 0 with the product's gloo sender (rollout/weights/gloo.py) and receiver half: the engine
+    joins the weight group and loads `weights`, broadcast in buckets. Returns (buckets, bytes sent)."""
     import threading
 
     from rl.learner_group import free_port
-    from rollout.weights.broadcast import WeightGroup
-    from rollout.weights.buckets import plan_buckets, plan_to_wire, specs_of
+    from rollout.weights.base import SyncSpec, setup_weight_receiver, setup_weight_sender
+    from rollout.weights.source import StateDictSource
 
-    plan = plan_to_wire(plan_buckets(specs_of(weights), bucket_mb=bucket_mb))
-    port = free_port()
-    joined = threading.Thread(target=engine.init_weight_group, args=("127.0.0.1", port, 1, 2, "gloo"))
+    spec = SyncSpec(method="gloo", world_size=2, bucket_mb=bucket_mb, host="127.0.0.1", port=free_port())
+    sender, receiver, source = setup_weight_sender(spec), setup_weight_receiver(spec), StateDictSource(weights)
+    joined = threading.Thread(target=receiver.open, args=(engine, spec, 1))
     joined.start()
-    sender = WeightGroup("127.0.0.1", port, 0, 2, backend="gloo")
+    handshake = sender.open(spec, source)
     joined.join()
-    receiving = threading.Thread(target=engine.receive_weights, args=(plan, version))
+    receiving = threading.Thread(target=receiver.receive, args=(engine, None, handshake, version))
     receiving.start()
-    sent = sender.send(weights, plan)
+    sender.send(source)
     receiving.join()
     sender.close()
-    return len(plan), sent
+    return len(handshake), sum(t.numel() * t.element_size() for t in weights.values())
 
 
 @pytest.fixture

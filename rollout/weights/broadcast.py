@@ -53,11 +53,6 @@ class WeightGroup:
         opts.rootRank = 0
         self.pg.broadcast([tensor], opts).wait()
 
-    def send(self, state_dict: dict[str, torch.Tensor], plan: list[list[TensorSpec]]) -> int:
-        """Broadcast every bucket of `plan` from this rank (0); returns bytes sent."""
-        buckets = plan_from_wire(plan)
-        return self.send_buckets(({s.name: state_dict[s.name] for s in b} for b in buckets), buckets)
-
     def send_buckets(self, tensors: Iterable[dict[str, torch.Tensor]], plan: list[list[TensorSpec]]) -> int:
         """Broadcast bucket after bucket as `tensors` yields them (a ZeRO-3 source gathers each one just before);
         returns bytes sent."""

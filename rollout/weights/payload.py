@@ -59,7 +59,3 @@ def unpack(payload: WeightPayload) -> dict[str, torch.Tensor]:
             want = getattr(torch, dtype)
             out[name] = t.view(want) if t.dtype != want else t
     return out
-
-
-def is_payload(obj: object) -> bool:
-    return isinstance(obj, dict) and bool(obj) and isinstance(next(iter(obj.values())), tuple)
