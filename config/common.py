@@ -37,6 +37,7 @@ class LearnerRoleConfig:
     num_workers: int = 1  # data-parallel ranks
     num_cpus_per_worker: float = 1.0
     num_gpus_per_worker: float = 0.0
+    resources: dict[str, float] = field(default_factory=dict)  # custom Ray resources per rank (node placement)
     torch_threads: int = 0  # 0 = the machine's cores
 
 

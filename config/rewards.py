@@ -27,6 +27,7 @@ class RewardsConfig:
     domains: dict[str, DomainRewardConfig] = MISSING
     num_workers: int = 1
     num_cpus_per_worker: float = 0.5
+    resources: dict[str, float] = field(default_factory=dict)  # custom Ray resources per worker (node placement)
     processes_per_worker: int = 1
     timeout_s: float = 10.0  # per-sample deadline, enforced by killing the verifier process -> status timeout
     memory_mb: Optional[int] = 4096  # address-space limit per verifier process (null = none)

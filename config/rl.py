@@ -129,7 +129,12 @@ class TrainerConfig:
     seed: int = 0
     run_name: str = "mispo"
     run_dir: Optional[str] = None  # default runs/<run_name>
-    save_every: int = 0  # 0: only the final checkpoint
+    save_every: int = 0  # resumable checkpoint every N steps (and at the last step); 0: only the final HF model
+    keep_last: int = 3  # resumable checkpoints kept (older ones deleted after a save); 0 = keep all
+    resume: str = "auto"  # auto (newest complete checkpoint of the run dir, if any) | never | PATH of a checkpoint
+    resume_allow_changed: list[str] = field(default_factory=list)  # config keys that may differ from the checkpoint's
+    max_fault_frac: float = 0.5  # stop when more than this share of a step's samples were lost or errored
+    worker_restart_timeout_s: float = 300.0  # a replacement rollout/reward worker must be up within this
     log_samples: int = 2  # decoded samples written to samples.jsonl per step
     peak_tflops: Optional[float] = None  # per-device peak for perf/mfu_actor; null = rl/perf.py's table (GPU only)
 
@@ -285,4 +290,19 @@ def validate_rl_config(cfg: RLConfig) -> list[str]:
     errors += _validate_data(cfg)
     errors += _validate_placement(cfg)
     errors += _validate_batch_split(cfg)
+    errors += _validate_trainer(cfg)
+    return errors
+
+
+def _validate_trainer(cfg: RLConfig) -> list[str]:
+    t = cfg.trainer
+    errors = []
+    if t.save_every < 0 or t.keep_last < 0:
+        errors.append(f"trainer.save_every / trainer.keep_last: must be >= 0, got {t.save_every} / {t.keep_last}")
+    if not t.resume:
+        errors.append("trainer.resume: expected auto, never or the path of a checkpoint directory, got an empty value")
+    if not 0.0 <= t.max_fault_frac <= 1.0:
+        errors.append(f"trainer.max_fault_frac: must be in [0, 1] (1 = never stop for faults), got {t.max_fault_frac}")
+    if t.worker_restart_timeout_s <= 0:
+        errors.append(f"trainer.worker_restart_timeout_s: must be > 0, got {t.worker_restart_timeout_s}")
     return errors

@@ -79,6 +79,7 @@ class RolloutConfig:
     num_workers: int = 1
     num_cpus_per_worker: float = 0.5  # Ray scheduling share; sync mode never runs roles at the same time
     num_gpus_per_worker: float = 0.0
+    resources: dict[str, float] = field(default_factory=dict)  # custom Ray resources per worker (node placement)
     torch_threads: int = 0  # intra-op threads for the HF engine; 0 = the machine's cores
     dtype: Optional[str] = None  # engine dtype; null = model.dtype (a lower precision here makes a mismatch)
     sync_interval: int = 1  # push weights every k updates (>1 only for staleness ablations)

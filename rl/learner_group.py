@@ -44,7 +44,8 @@ class _Group:
         addr, port = ray.util.get_node_ip_address(), free_port()
         remote = ray.remote(cls)
         self.actors = [
-            remote.options(num_cpus=cfg.num_cpus_per_worker, num_gpus=cfg.num_gpus_per_worker).remote(
+            remote.options(num_cpus=cfg.num_cpus_per_worker, num_gpus=cfg.num_gpus_per_worker,
+                           resources=dict(cfg.resources) or None).remote(
                 *make_args(self.gas, rank, world, addr, port))
             for rank in range(world)
         ]

@@ -5,7 +5,6 @@ from typing import Any
 
 import ray
 
-from config.errors import ConfigError
 from config.rewards import RewardsConfig
 from config.rollout import RolloutConfig
 from rewards.reward_worker import RewardWorker
@@ -19,8 +18,9 @@ def start_rollout_workers(cfg: RolloutConfig, model_path: str, model_dtype: str)
     one at a time in the default group (agent environments are per worker)."""
     cls = (ray.remote(concurrency_groups={WEIGHTS_GROUP: 1})(RolloutWorker) if cfg.partial_rollouts
            else ray.remote(RolloutWorker))
-    return [cls.options(num_cpus=cfg.num_cpus_per_worker, num_gpus=cfg.num_gpus_per_worker).remote(
-        cfg, model_path, model_dtype) for _ in range(cfg.num_workers)]
+    return [cls.options(num_cpus=cfg.num_cpus_per_worker, num_gpus=cfg.num_gpus_per_worker,
+                        resources=dict(cfg.resources) or None).remote(cfg, model_path, model_dtype)
+            for _ in range(cfg.num_workers)]
 
 
 def weights_thread(method: Any, partial_rollouts: bool) -> Any:
@@ -31,19 +31,5 @@ def weights_thread(method: Any, partial_rollouts: bool) -> Any:
 def start_reward_workers(cfg: RewardsConfig, domains: set[str] | None = None) -> list[Any]:
     """`cfg.num_workers` reward actors scoring `domains` (default: every configured domain)."""
     cls = ray.remote(RewardWorker)
-    return [cls.options(num_cpus=cfg.num_cpus_per_worker).remote(cfg, domains) for _ in range(cfg.num_workers)]
-
-
-def check_resources(plan: dict[str, dict[str, float]]) -> None:
-    """Fail fast (instead of waiting forever for an actor Ray cannot place) when roles ask for more CPUs/GPUs
-    than the cluster has. `plan` is rl.run_summary.resource_plan(cfg)."""
-    have = ray.cluster_resources()
-    keys = {role: role for role in plan}
-    for res, field in (("CPU", "cpus_each"), ("GPU", "gpus_each")):
-        need = sum(p["workers"] * p[field] for p in plan.values())
-        if need > have.get(res, 0.0) + 1e-9:
-            detail = ", ".join(f"{keys[r]}: {p['workers']} x {p[field]}" for r, p in plan.items())
-            raise ConfigError(
-                f"resources: roles need {need:g} {res}s ({detail}) but the Ray cluster has {have.get(res, 0.0):g}; "
-                f"lower {'/'.join(f'{k}.num_{res.lower()}s_per_worker' for k in keys)} or the worker counts"
-            )
+    return [cls.options(num_cpus=cfg.num_cpus_per_worker, resources=dict(cfg.resources) or None).remote(cfg, domains)
+            for _ in range(cfg.num_workers)]

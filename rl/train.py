@@ -87,7 +87,8 @@ def train(cfg: RLConfig, run_dir: Path) -> None:
     from rl.learner_group import CriticGroup, LearnerGroup
     from rl.metrics import MetricsLogger
     from rl.model_source import resolve_model_path
-    from rl.roles import check_resources, start_reward_workers, start_rollout_workers
+    from rl.placement import check_resources
+    from rl.roles import start_reward_workers, start_rollout_workers
     from rl.rollout_dispatch import RolloutStream
     from rl.run_summary import format_perf_summary, resource_plan
     from rl.step_advantages import step_advantages
