@@ -14,6 +14,7 @@ from config.rl import CriticConfig
 from rl.algos.critic_loss import value_loss
 from rl.batch import TrainBatch
 from rl.deepspeed_setup import build_engine, init_rank, step_micro
+from rl.engine_checkpoint import load_engine, save_engine, state_bytes
 from rl.records import CriticStats, ValueEstimates
 
 log = logging.getLogger(__name__)
@@ -81,3 +82,13 @@ class Critic:
             norms.append(float(gn) if gn is not None else float("nan"))
         return CriticStats(value_loss=sum(losses) / len(losses), grad_norm=sum(norms) / len(norms),
                            lr=float(self.engine.get_lr()[0]))
+
+    def save_state(self, path: str) -> None:
+        """Every rank: the resumable state (DeepSpeed checkpoint + RNG) under `path`."""
+        save_engine(self.engine, path)
+
+    def load_state(self, path: str) -> None:
+        load_engine(self.engine, path)
+
+    def state_bytes(self) -> int:
+        return state_bytes(self.engine)

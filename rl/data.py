@@ -138,6 +138,22 @@ class PromptSampler:
             self.order[domain] = idx
         return self.by_domain[domain][self.order[domain].pop()]
 
+    def sizes(self) -> dict[str, int]:
+        """Rows per sampled domain (a resumed run checks its data is the data the checkpoint was drawing from)."""
+        return {d: len(self.by_domain[d]) for d in self.weights}
+
+    def state_dict(self) -> dict:
+        """Where the sampler is: its RNG and each domain's remaining order (a resumed run draws what the
+        uninterrupted run would have drawn)."""
+        return {"rng": self.rng.getstate(), "order": {d: list(o) for d, o in self.order.items()}}
+
+    def load_state_dict(self, state: dict) -> None:
+        missing = set(self.order) - set(state["order"])
+        if missing:
+            raise ValueError(f"sampler state has no position for domain(s) {sorted(missing)}")
+        self.rng.setstate(state["rng"])
+        self.order = {d: list(state["order"][d]) for d in self.order}
+
     def sample(self, n: int) -> list[PromptRecord]:
         counts = domain_counts(self.weights, n)
         return [self._take(d) for d, k in counts.items() for _ in range(k)]

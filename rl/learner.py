@@ -16,6 +16,7 @@ from rl.algos.mispo import aggregate
 from rl.algos.objectives import ObjectiveParams, k3_kl, policy_loss
 from rl.batch import TrainBatch
 from rl.deepspeed_setup import build_engine, build_frozen_engine, init_rank, step_micro
+from rl.engine_checkpoint import load_engine, save_engine, state_bytes
 from rl.hf_export import save_hf_checkpoint
 from rl.logprobs import sequence_logprobs
 from rl.records import ActorStats, OldLogprobs
@@ -154,3 +155,15 @@ class Learner:
             self.engine.module.save_pretrained(path)
             AutoTokenizer.from_pretrained(self.model_path).save_pretrained(path)
         return path
+
+    def save_state(self, path: str) -> None:
+        """Every rank: the resumable state (DeepSpeed checkpoint + RNG) under `path`. The KL reference is the frozen
+        base model (`model.path`), so it is never saved: a resume rebuilds it from there."""
+        save_engine(self.engine, path)
+
+    def load_state(self, path: str) -> None:
+        load_engine(self.engine, path)
+
+    def state_bytes(self) -> int:
+        """Estimated disk bytes of save_state + an fp32 HF export (the pre-save free-space check)."""
+        return state_bytes(self.engine, hf_bytes_per_param=4)

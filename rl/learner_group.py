@@ -50,6 +50,23 @@ class _Group:
             for rank in range(world)
         ]
 
+    def split_step(self) -> int:
+        """How many batches were shuffled into mini-batches so far (the next shuffle's seed)."""
+        return self._step
+
+    def set_split_step(self, step: int) -> None:
+        self._step = step
+
+    def save_state(self, path: str) -> None:
+        """Every rank writes its shards of the role's resumable state under `path`."""
+        ray.get([a.save_state.remote(path) for a in self.actors])
+
+    def load_state(self, path: str) -> None:
+        ray.get([a.load_state.remote(path) for a in self.actors])
+
+    def state_bytes(self) -> int:
+        return int(sum(ray.get([a.state_bytes.remote() for a in self.actors])))
+
     def shards(self, batch: TrainBatch) -> list[TrainBatch]:
         n = len(self.actors)
         size = math.ceil(len(batch) / n)

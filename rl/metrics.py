@@ -15,7 +15,10 @@ log = logging.getLogger(__name__)
 
 
 class MetricsLogger:
-    def __init__(self, run_dir: Path, wandb_cfg: WandbConfig, run_name: str, config: dict[str, Any]) -> None:
+    """`run_id`: the wandb run to continue (a resumed run logs under the id its checkpoint recorded)."""
+
+    def __init__(self, run_dir: Path, wandb_cfg: WandbConfig, run_name: str, config: dict[str, Any],
+                 run_id: str | None = None) -> None:
         self.path = run_dir / "metrics.jsonl"
         self.file = self.path.open("a")
         self.wandb = None
@@ -24,7 +27,12 @@ class MetricsLogger:
 
             os.environ.setdefault("WANDB_SILENT", "true")
             self.wandb = wandb.init(project=wandb_cfg.project, entity=wandb_cfg.entity, name=run_name,
-                                    mode=wandb_cfg.mode, dir=str(run_dir), config=config, reinit="finish_previous")
+                                    mode=wandb_cfg.mode, dir=str(run_dir), config=config, reinit="finish_previous",
+                                    id=run_id, resume="allow" if run_id else None)
+
+    @property
+    def run_id(self) -> str | None:
+        return self.wandb.id if self.wandb is not None else None
 
     def log(self, step: int, metrics: dict[str, float]) -> None:
         clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in metrics.items()}

@@ -13,6 +13,7 @@ from pathlib import Path
 from config.errors import ConfigError
 from config.load import load_cli_config, parse_cli, to_yaml
 from config.rl import RLConfig, validate_rl_config
+from rl.checkpoint import Checkpoint, CheckpointError, check_compatible, complete_checkpoints, find_resume
 from rl.run_summary import format_summary
 
 log = logging.getLogger("rl.train")
@@ -28,9 +29,21 @@ def main(argv: list[str] | None = None) -> int:
     if cfg is None:
         return 2
     print(format_summary(cfg))
+    run_dir = run_dir_of(cfg)
+    try:
+        ckpt = find_resume(cfg.trainer.resume, run_dir)
+        if ckpt is not None:
+            check_compatible(ckpt, config_dict(cfg), list(cfg.trainer.resume_allow_changed))
+    except CheckpointError as exc:
+        print(f"resume error: {exc}", file=sys.stderr)
+        return 2
+    if ckpt is not None:
+        print(f"resuming from {ckpt.path} (step {ckpt.step} of {cfg.trainer.total_steps})")
+        if ckpt.step >= cfg.trainer.total_steps:
+            print(f"nothing to do: the run already reached step {ckpt.step}; raise trainer.total_steps to continue it")
+            return 0
     if args.dry_run:
         return 0
-    run_dir = run_dir_of(cfg)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(to_yaml(cfg))
     (run_dir / "batch_arithmetic.txt").write_text(format_summary(cfg) + "\n")
@@ -38,14 +51,37 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         preflight(cfg.rewards.verifier_specs({d for d, w in cfg.data.domain_weights.items() if w > 0}))
-        train(cfg, run_dir)
+        train(cfg, run_dir, ckpt)
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         return 2
     except PreflightError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except (RunStopped, CheckpointError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     return 0
+
+
+class RunStopped(RuntimeError):
+    """A part the run cannot continue without failed (a learner died, too many samples lost); the message says
+    from which checkpoint `trainer.resume=auto` will continue."""
+
+
+def config_dict(cfg: RLConfig) -> dict:
+    """The resolved config as plain JSON values (what wandb and the checkpoints record)."""
+    import dataclasses
+    import json
+
+    return json.loads(json.dumps(dataclasses.asdict(cfg), default=str))
+
+
+def _resume_hint(run_dir: Path) -> str:
+    found = complete_checkpoints(run_dir)
+    where = f"from {found[-1].path} (step {found[-1].step})" if found else "from the start (no checkpoint yet)"
+    return (f"Continue with the same command plus trainer.resume=auto: it resumes {where}; set trainer.save_every "
+            "to checkpoint more often")
 
 
 def _prompt_sampler(cfg: RLConfig, model_path: str):
@@ -73,10 +109,8 @@ def _write_samples(f, step: int, scored, n: int) -> None:
     f.flush()
 
 
-def train(cfg: RLConfig, run_dir: Path) -> None:
-    import dataclasses
-    import json
-
+def train(cfg: RLConfig, run_dir: Path, ckpt: Checkpoint | None = None) -> None:
+    """The RL loop; `ckpt`: the checkpoint to continue from (rl/checkpoint.py), None for a fresh run."""
     import ray
     import torch
     from tqdm import tqdm
@@ -84,12 +118,14 @@ def train(cfg: RLConfig, run_dir: Path) -> None:
     from rl.algos.adaptive_bounds import AdaptiveTrajBounds
     from rl.algos.mispo import mispo_filters
     from rl.batch import build_batch
+    from rl.checkpoint import CheckpointWriter
     from rl.learner_group import CriticGroup, LearnerGroup
     from rl.metrics import MetricsLogger
     from rl.model_source import resolve_model_path
     from rl.placement import check_resources
     from rl.roles import start_reward_workers, start_rollout_workers
     from rl.rollout_dispatch import RolloutStream
+    from rl.run_state import DriverState, global_rngs
     from rl.run_summary import format_perf_summary, resource_plan
     from rl.step_advantages import step_advantages
     from rl.step_rewards import overlong_stats
@@ -117,8 +153,10 @@ def train(cfg: RLConfig, run_dir: Path) -> None:
                              cfg.trainer.seed)
         critic = CriticGroup(model_path, cfg.model, cfg.critic, batch_size, cfg.trainer.seed) if use_critic else None
         perf = _setup_perf(cfg, model_path, actor, run_dir)
-        metrics = MetricsLogger(run_dir, cfg.logging.wandb, cfg.trainer.run_name,
-                                json.loads(json.dumps(dataclasses.asdict(cfg), default=str)))
+        state = DriverState.load(ckpt.path) if ckpt is not None else None
+        _continue_logs(run_dir, ckpt.step if ckpt is not None else 0)
+        metrics = MetricsLogger(run_dir, cfg.logging.wandb, cfg.trainer.run_name, config_dict(cfg),
+                                run_id=state.wandb_id if state is not None else None)
         samples_file = (run_dir / "samples.jsonl").open("a")
         sync_weights = make_weight_sync(cfg.rollout, actor, rollout_workers)
         version = 0
@@ -126,8 +164,25 @@ def train(cfg: RLConfig, run_dir: Path) -> None:
 
         rollouts = RolloutStream(rollout_workers, reward_workers, sampler, sampling, cfg.rollout, cfg.algo.overlong,
                                  cfg.algo.dynamic_sampling, cfg.trainer.seed)
-        pending, perf_rows = rollouts.start(), []
-        bar = tqdm(range(1, cfg.trainer.total_steps + 1), desc="rl", unit="step", disable=not cfg.logging.progress_bar)
+        start_step, resumed_row = 0, {}
+        if state is not None:
+            version = _restore(state, ckpt, sampler, rollouts, actor, critic, adaptive, sync_weights)
+            start_step = state.step
+            resumed_row = {"checkpoint/resumed_from_step": float(state.step),
+                           "checkpoint/regenerated_samples": float(cfg.rollout.prompts_per_step
+                                                                   * cfg.rollout.samples_per_prompt)}
+        writer = CheckpointWriter(run_dir, cfg.trainer.keep_last)
+        resume_point: dict = {}
+
+        def start_next():
+            """Start the next step's rollout, remembering where the sampler was (a checkpoint taken while it is in
+            flight resumes by drawing the same prompts again: rl/run_state.py)."""
+            resume_point.update(sampler=sampler.state_dict(), started=rollouts.started)
+            return rollouts.start()
+
+        pending, perf_rows = start_next(), []
+        bar = tqdm(range(start_step + 1, cfg.trainer.total_steps + 1), desc="rl", unit="step",
+                   initial=start_step, total=cfg.trainer.total_steps, disable=not cfg.logging.progress_bar)
         for step in bar:
             t0 = time.perf_counter()
             # 1-2. generate (token ids, rollout logprobs, policy version) and score, streamed chunk by chunk;
@@ -137,7 +192,7 @@ def train(cfg: RLConfig, run_dir: Path) -> None:
             drawn = rollouts.draw(pending, version)
             scored, generated = drawn.batch, drawn.generated
             if async_mode and step < cfg.trainer.total_steps:
-                pending = rollouts.start()  # generated by this policy while the learner updates (staleness 1)
+                pending = start_next()  # generated by this policy while the learner updates (staleness 1)
             if not len(scored):
                 raise RuntimeError(f"step {step}: every trajectory was older than rollout.max_staleness="
                                    f"{cfg.rollout.max_staleness} versions; raise it or lower rollout.sync_interval")
@@ -181,7 +236,7 @@ def train(cfg: RLConfig, run_dir: Path) -> None:
                 if version % cfg.rollout.sync_interval == 0:
                     sync_weights(version)
             if not async_mode and step < cfg.trainer.total_steps:
-                pending = rollouts.start()
+                pending = start_next()
             t_sync = time.perf_counter()
 
             # 7. log
@@ -207,22 +262,92 @@ def train(cfg: RLConfig, run_dir: Path) -> None:
             if crit:
                 row.update({"critic/value_loss": crit.value_loss, "critic/grad_norm": crit.grad_norm,
                             "critic/lr": crit.lr})
+            row.update(resumed_row)
+            resumed_row = {}
+
+            # 8. checkpoint (staged before the step's metrics are logged, published after: a checkpoint of step N
+            #    always has its metrics row, and a resume drops rows written after its checkpoint)
+            staged = None
+            last = step == cfg.trainer.total_steps
+            if cfg.trainer.save_every and (step % cfg.trainer.save_every == 0 or last):
+                driver = DriverState(
+                    step=step, version=version,
+                    rollouts_started=resume_point["started"] if not last else rollouts.started,
+                    sampler=resume_point["sampler"] if not last else sampler.state_dict(),
+                    dataset_sizes=sampler.sizes(), actor_split=actor.split_step(),
+                    critic_split=critic.split_step() if critic else None,
+                    adaptive=(adaptive.log_lo, adaptive.log_hi) if adaptive is not None else None,
+                    wandb_id=metrics.run_id, rng=global_rngs())
+                staged, save_s, size = writer.stage(step, {"version": version, "config": config_dict(cfg)},
+                                                    lambda tmp: _fill_checkpoint(tmp, driver, actor, critic),
+                                                    actor.state_bytes() + (critic.state_bytes() if critic else 0))
+                row.update({"checkpoint/save_s": save_s, "checkpoint/size_mb": size / 2**20})
             metrics.log(step, row)
             perf_rows.append(row)
             _write_samples(samples_file, step, scored, cfg.trainer.log_samples)
+            if staged is not None:
+                log.info("checkpoint: %s", writer.commit(step, staged))
             bar.set_postfix(reward=f"{row['reward/mean']:.3f}", keep=f"{row['mispo/keep_frac']:.3f}")
-
-            # 8. checkpoint
-            if cfg.trainer.save_every and step % cfg.trainer.save_every == 0 and step < cfg.trainer.total_steps:
-                actor.save(str(run_dir / "checkpoints" / f"step_{step}"))
         log.info("final checkpoint: %s", actor.save(str(run_dir / "checkpoints" / "final")))
         print(format_perf_summary(perf_rows))
         samples_file.close()
+    except ray.exceptions.RayActorError as exc:
+        # a learner (or a worker the rollout side could not replace) is gone: stop cleanly, say how to go on
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        raise RunStopped(f"a Ray actor died at step {locals().get('step', 0)} ({first}); the run stopped. "
+                         + _resume_hint(run_dir)) from exc
     finally:
         if metrics is not None:
             metrics.close()
         _close_workers(locals().get("reward_workers"), locals().get("rollout_workers"))
         ray.shutdown()
+
+
+def _continue_logs(run_dir: Path, last_step: int) -> None:
+    """metrics.jsonl and samples.jsonl continue from `last_step` (0: a fresh run starts them empty): rows written
+    after the checkpoint by a run that was then killed are dropped, so no step is duplicated or missing."""
+    from rl.checkpoint import remove_partial, truncate_jsonl
+
+    for name in ("metrics.jsonl", "samples.jsonl"):
+        dropped = truncate_jsonl(run_dir / name, last_step)
+        if dropped:
+            log.info("%s: dropped %d row(s) after step %d", name, dropped, last_step)
+    for gone in remove_partial(run_dir):
+        log.info("removed the unfinished checkpoint %s", gone)
+
+
+def _fill_checkpoint(tmp: Path, driver, actor, critic) -> None:
+    """Every part of a resumable checkpoint into the staging directory (rl/checkpoint.py layout)."""
+    driver.save(tmp)
+    actor.save_state(str(tmp / "actor"))
+    if critic is not None:
+        critic.save_state(str(tmp / "critic"))
+    actor.save(str(tmp / "hf"))
+
+
+def _restore(state, ckpt: Checkpoint, sampler, rollouts, actor, critic, adaptive, sync_weights) -> int:
+    """Put a fresh run where the checkpoint's run was: learners' engines, sampler, counters, RNGs, the adaptive
+    band, and the engines' weights (synced from the restored actor). Returns the policy version."""
+    from rl.run_state import set_global_rngs
+
+    if state.dataset_sizes != sampler.sizes():
+        raise CheckpointError(f"the training data changed since {ckpt.path} was written (rows per domain "
+                              f"{state.dataset_sizes} -> {sampler.sizes()}); resuming would not continue that run. "
+                              "Restore the data files, or start a new run")
+    actor.load_state(str(ckpt.path / "actor"))
+    if critic is not None:
+        critic.load_state(str(ckpt.path / "critic"))
+        critic.set_split_step(state.critic_split)
+    actor.set_split_step(state.actor_split)
+    sampler.load_state_dict(state.sampler)
+    rollouts.started = state.rollouts_started
+    if adaptive is not None and state.adaptive is not None:
+        adaptive.log_lo, adaptive.log_hi = state.adaptive
+    set_global_rngs(state.rng)
+    if state.version > 0:
+        sync_weights(state.version)  # with sync_interval > 1 the engines get the checkpoint's (newest) weights
+    log.info("resumed from %s: step %d, policy version %d", ckpt.path, state.step, state.version)
+    return state.version
 
 
 def _setup_perf(cfg: RLConfig, model_path: str, actor, run_dir: Path):
