@@ -30,7 +30,10 @@ class LearnerRoleConfig:
     warmup_steps: int = 0  # linear LR warm-up, in optimizer steps
     grad_clip: float = 1.0
     mini_batches: int = 4  # optimizer steps per RL step (1 epoch over the rollout batch)
-    micro_batch_size: int = 16  # trajectories per forward/backward
+    micro_batch_size: int = 16  # trajectories per forward/backward (when max_tokens_per_micro is 0)
+    max_tokens_per_micro: int = 0  # > 0: padding-free packed micro-batches of at most this many tokens (rl/packing.py)
+    logprob_chunk_tokens: int = 0  # > 0: LM head + log-softmax over this many tokens at a time (no [T, vocab] tensor;
+    #                                ZeRO 0-2 only, ignored under ZeRO-3)
     zero_stage: int = 1  # 3 shards parameters, gradients and optimizer state over the ranks (weights gathered per bucket)
     offload: str = "none"  # none | optimizer (optimizer state on CPU, ZeRO >= 1) | all (+ parameters, ZeRO-3)
     zero3_param_persistence_threshold: int = 100_000  # ZeRO-3: parameters smaller than this stay whole on each rank

@@ -13,8 +13,9 @@ from config.common import ModelConfig
 from config.rl import CriticConfig
 from rl.algos.critic_loss import value_loss
 from rl.batch import TrainBatch
-from rl.deepspeed_setup import build_engine, init_rank, step_micro
+from rl.deepspeed_setup import build_engine, init_rank, step_budget_micro, step_micro
 from rl.engine_checkpoint import load_engine, save_engine, state_bytes
+from rl.packing import pack, token_budget_chunks, unpack
 from rl.records import CriticStats, ValueEstimates
 
 log = logging.getLogger(__name__)
@@ -32,8 +33,10 @@ class ValueModel(torch.nn.Module):
         torch.nn.init.zeros_(self.head.weight)
         torch.nn.init.zeros_(self.head.bias)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None,
+                position_ids: torch.Tensor | None = None) -> torch.Tensor:
+        hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                               use_cache=False).last_hidden_state
         return self.head(hidden).squeeze(-1).float()  # [B, L]
 
 
@@ -51,15 +54,31 @@ class Critic:
     def _to_device(self, batch: TrainBatch) -> TrainBatch:
         return TrainBatch(**{k: v.to(self.device) for k, v in vars(batch).items()})
 
+    def _micro_batches(self, batch: TrainBatch, count: int | None) -> list[TrainBatch | None]:
+        """As the actor's (rl/learner.py): the same number on every rank, None for an idle pass."""
+        if self.cfg.max_tokens_per_micro > 0:
+            return token_budget_chunks(batch, self.cfg.max_tokens_per_micro, count)
+        return batch.chunks(self.cfg.micro_batch_size)
+
+    def _values(self, c: TrainBatch) -> torch.Tensor:
+        """V at every position, [B, L] (packed into one padding-free row when max_tokens_per_micro is set)."""
+        if self.cfg.max_tokens_per_micro <= 0:
+            return self.engine(c.input_ids, c.attention_mask)
+        p = pack(c.input_ids, c.attention_mask)
+        return unpack(self.engine(p.input_ids, None, p.position_ids)[0], p.lengths, c.input_ids.shape[1], False)
+
     @torch.no_grad()
-    def compute_values(self, batch: TrainBatch) -> ValueEstimates:
+    def compute_values(self, batch: TrainBatch, count: int | None = None) -> ValueEstimates:
         """V(s_t) aligned with tokens and V after each sequence's last token (rl/records.py)."""
         self.engine.eval()
         width = batch.rollout_logprobs.shape[1]
         vals, lasts = [], []
-        for chunk in batch.chunks(self.cfg.micro_batch_size):
+        for chunk in self._micro_batches(batch, count):
+            if chunk is None:
+                self._values(self._to_device(batch.select([0])))
+                continue
             c = self._to_device(chunk)
-            v = self.engine(c.input_ids, c.attention_mask).cpu()
+            v = self._values(c).cpu()
             full = torch.zeros(len(chunk), width)
             full[:, : v.shape[1] - 1] = v[:, :-1]
             vals.append(full)
@@ -67,15 +86,24 @@ class Critic:
             lasts.append(v.gather(1, last_pos.unsqueeze(-1)).squeeze(-1))
         return ValueEstimates(torch.cat(vals), torch.cat(lasts))
 
-    def update(self, minibatches: list[TrainBatch], normalizers: list[float]) -> CriticStats:
+    def update(self, minibatches: list[TrainBatch], normalizers: list[float],
+               counts: list[int] | None = None) -> CriticStats:
         self.engine.train()
         losses, norms = [], []
-        for mb, norm in zip(minibatches, normalizers):
+        for k, (mb, norm) in enumerate(zip(minibatches, normalizers)):
             total = 0.0
-            for c in map(self._to_device, mb.chunks(self.cfg.micro_batch_size)):
-                v = self.engine(c.input_ids, c.attention_mask)[:, :-1]
+            micro = self._micro_batches(mb, counts[k] if counts else None)
+            for i, c in enumerate(micro):
+                idle = c is None
+                c = self._to_device(mb.select([0]) if idle else c)
+                v = self._values(c)[:, :-1]
                 loss = value_loss(v, c.values, c.returns, c.response_mask, self.cfg.value_clip, norm)
-                step_micro(self.engine, loss, self.gas, self.world_size)
+                if idle:
+                    loss = loss * 0.0
+                if self.cfg.max_tokens_per_micro > 0:
+                    step_budget_micro(self.engine, loss, i == len(micro) - 1, self.world_size)
+                else:
+                    step_micro(self.engine, loss, self.gas, self.world_size)
                 total += loss.item()
             losses.append(total)
             gn = self.engine.get_global_grad_norm()

@@ -119,3 +119,13 @@ def step_micro(engine, loss: torch.Tensor, gas: int, world_size: int) -> None:
     count: DeepSpeed divides by GAS and averages over ranks, so undo both."""
     engine.backward(loss * gas * world_size)
     engine.step()
+
+
+def step_budget_micro(engine, loss: torch.Tensor, last: bool, world_size: int) -> None:
+    """Backward + step for a token-budget micro-batch: their number varies per mini-batch and rank, so the
+    accumulation boundary is set by hand (the last micro-batch of the mini-batch) and DeepSpeed must not divide by
+    its fixed GAS; the loss is already normalised by the global mini-batch count, so only the rank average is
+    undone."""
+    engine.set_gradient_accumulation_boundary(last)
+    engine.backward(loss * world_size, scale_wrt_gas=False)
+    engine.step()

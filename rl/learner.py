@@ -15,10 +15,11 @@ from config.rl import ActorConfig, AlgoConfig
 from rl.algos.mispo import aggregate
 from rl.algos.objectives import ObjectiveParams, k3_kl, policy_loss
 from rl.batch import TrainBatch
-from rl.deepspeed_setup import build_engine, build_frozen_engine, init_rank, step_micro
+from rl.deepspeed_setup import build_engine, build_frozen_engine, init_rank, step_budget_micro, step_micro
 from rl.engine_checkpoint import load_engine, save_engine, state_bytes
 from rl.hf_export import save_hf_checkpoint
 from rl.logprobs import sequence_logprobs
+from rl.packing import token_budget_chunks
 from rl.records import ActorStats, OldLogprobs
 from rl.weight_source import Zero3Source, weight_source
 from rollout.weights.base import SyncSpec, WeightSender, setup_weight_sender
@@ -60,17 +61,33 @@ class Learner:
     def _to_device(self, batch: TrainBatch) -> TrainBatch:
         return TrainBatch(**{k: v.to(self.device) for k, v in vars(batch).items()})
 
+    def _micro_batches(self, batch: TrainBatch, count: int | None) -> list[TrainBatch | None]:
+        """Token-budget micro-batches (`max_tokens_per_micro`; `count` of them, the same on every rank, None for an
+        idle pass) or `micro_batch_size` rows each."""
+        if self.cfg.max_tokens_per_micro > 0:
+            return token_budget_chunks(batch, self.cfg.max_tokens_per_micro, count)
+        return batch.chunks(self.cfg.micro_batch_size)
+
+    def _logprobs(self, model, c: TrainBatch, with_entropy: bool = False):
+        # the chunked head calls the decoder and the head directly; ZeRO-3's parameter fetching follows the root
+        # module's forward, so under ZeRO-3 the full head runs (logprob_chunk_tokens is ignored there)
+        chunk = self.cfg.logprob_chunk_tokens if self.cfg.zero_stage != 3 else 0
+        return sequence_logprobs(model, c.input_ids, c.attention_mask, self.temperature, with_entropy,
+                                 packed=self.cfg.max_tokens_per_micro > 0, chunk_tokens=chunk)
+
     @torch.no_grad()
-    def compute_old_logprobs(self, batch: TrainBatch) -> OldLogprobs:
+    def compute_old_logprobs(self, batch: TrainBatch, count: int | None = None) -> OldLogprobs:
         """pi_old and reference logprobs for every token, plus entropy and KL(old || ref) sums (rl/records.py)."""
         self.engine.eval()
         width = batch.rollout_logprobs.shape[1]
         olds, refs, ent_sum, kl_sum, n = [], [], 0.0, 0.0, 0.0
-        for chunk in batch.chunks(self.cfg.micro_batch_size):
+        for chunk in self._micro_batches(batch, count):
+            if chunk is None:  # idle pass: keeps ZeRO-3's parameter gathers in step with the other ranks
+                self._logprobs(self.engine, self._to_device(batch.select([0])))
+                continue
             c = self._to_device(chunk)
-            lp, ent = sequence_logprobs(self.engine, c.input_ids, c.attention_mask, self.temperature, True)
-            ref = lp if self.ref is None else sequence_logprobs(self.ref, c.input_ids, c.attention_mask,
-                                                                self.temperature)[0]
+            lp, ent = self._logprobs(self.engine, c, with_entropy=True)
+            ref = lp if self.ref is None else self._logprobs(self.ref, c)[0]
             for dst, src in ((olds, lp), (refs, ref)):
                 full = torch.zeros(len(chunk), width)
                 full[:, : src.shape[1]] = src.float().cpu()
@@ -80,27 +97,36 @@ class Learner:
             n += float(c.response_mask.sum())
         return OldLogprobs(torch.cat(olds), torch.cat(refs), ent_sum, kl_sum, n)
 
-    def update(self, minibatches: list[TrainBatch], normalizers: list[float],
-               traj_bounds: tuple[float, float]) -> ActorStats:
-        """One optimizer step per mini-batch shard. normalizers[i]: global N of mini-batch i."""
+    def update(self, minibatches: list[TrainBatch], normalizers: list[float], traj_bounds: tuple[float, float],
+               counts: list[int] | None = None) -> ActorStats:
+        """One optimizer step per mini-batch shard. normalizers[i]: global N of mini-batch i; counts[i]: its number
+        of token-budget micro-batches (the same on every rank)."""
         self.engine.train()
         params = objective_params(self.algo, traj_bounds)
         losses, kls, norms = [], [], []
-        for mb, norm in zip(minibatches, normalizers):
-            micro = mb.chunks(self.cfg.micro_batch_size)
-            if len(micro) != self.gas:
+        for k, (mb, norm) in enumerate(zip(minibatches, normalizers)):
+            micro = self._micro_batches(mb, counts[k] if counts else None)
+            budget = self.cfg.max_tokens_per_micro > 0
+            if not budget and len(micro) != self.gas:
                 raise RuntimeError(f"mini-batch shard of {len(mb)} gives {len(micro)} micro-batches, expected "
                                    f"{self.gas}; the driver's batch split is inconsistent")
             total, kl_total = 0.0, 0.0
-            for c in map(self._to_device, micro):
-                lp, _ = sequence_logprobs(self.engine, c.input_ids, c.attention_mask, self.temperature)
+            for i, c in enumerate(micro):
+                idle = c is None  # a rank with fewer rows: a zero-weight pass so the collectives line up
+                c = self._to_device(mb.select([0]) if idle else c)
+                lp, _ = self._logprobs(self.engine, c)
                 loss = policy_loss(self.algo.objective, lp, c.old_logprobs, c.rollout_logprobs, c.advantages,
                                    c.response_mask, params, norm)
                 if self.ref is not None:
                     kl = aggregate(k3_kl(lp, c.old_logprobs, c.ref_logprobs), c.response_mask, params.loss_agg, norm)
                     loss = loss + self.algo.kl_coef * kl
                     kl_total += kl.item()
-                step_micro(self.engine, loss, self.gas, self.world_size)
+                if idle:
+                    loss = loss * 0.0
+                if budget:
+                    step_budget_micro(self.engine, loss, i == len(micro) - 1, self.world_size)
+                else:
+                    step_micro(self.engine, loss, self.gas, self.world_size)
                 total += loss.item()
             losses.append(total)
             kls.append(kl_total)

@@ -18,6 +18,7 @@ from config.rl import ActorConfig, AlgoConfig, CriticConfig
 from rl.batch import TrainBatch
 from rl.critic import Critic
 from rl.learner import Learner
+from rl.packing import budget_count
 from rl.records import OldLogprobs, ValueEstimates
 
 
@@ -72,6 +73,12 @@ class _Group:
         size = math.ceil(len(batch) / n)
         return [batch.select(range(i * size, min((i + 1) * size, len(batch)))) for i in range(n)]
 
+    def micro_count(self, shards: list[TrainBatch]) -> int | None:
+        """With token-budget micro-batches: how many every rank runs for these shards (the most any rank needs),
+        so the ranks' forward/backward passes, and the collectives inside them, line up. None otherwise."""
+        budget = self.cfg.max_tokens_per_micro
+        return max(budget_count(s, budget) for s in shards) if budget > 0 else None
+
     def split(self, batch: TrainBatch, loss_agg: str) -> tuple[list[list[TrainBatch]], list[float]]:
         """Shuffle, cut into mini-batches, shard each over ranks. Returns (per-rank shard lists, global N's)."""
         gen = torch.Generator().manual_seed(self.seed * 100_003 + self._step)
@@ -83,6 +90,8 @@ class _Group:
         for mb in minibatches:
             for rank, shard in enumerate(self.shards(mb)):
                 per_rank[rank].append(shard)
+        self.counts = [self.micro_count([per_rank[r][k] for r in range(len(self.actors))])
+                       for k in range(len(minibatches))]
         return per_rank, [normalizer(mb, loss_agg) for mb in minibatches]
 
 
@@ -108,7 +117,9 @@ class LearnerGroup(_Group):
             model_path, model_cfg, actor_cfg, algo_cfg, temperature, gas, rank, world, addr, port, seed))
 
     def compute_old_logprobs_async(self, batch: TrainBatch) -> list[Any]:
-        return [a.compute_old_logprobs.remote(s) for a, s in zip(self.actors, self.shards(batch))]
+        shards = self.shards(batch)
+        count = self.micro_count(shards)
+        return [a.compute_old_logprobs.remote(s, count) for a, s in zip(self.actors, shards)]
 
     @staticmethod
     def gather_old_logprobs(results: list[OldLogprobs], width: int) -> OldLogprobs:
@@ -120,7 +131,8 @@ class LearnerGroup(_Group):
 
     def update_async(self, batch: TrainBatch, traj_bounds: tuple[float, float]) -> Any:
         per_rank, norms = self.split(batch, self.algo.loss_agg)
-        return [a.update.remote(per_rank[r], norms, traj_bounds) for r, a in enumerate(self.actors)]
+        counts = self.counts if self.cfg.max_tokens_per_micro > 0 else None
+        return [a.update.remote(per_rank[r], norms, traj_bounds, counts) for r, a in enumerate(self.actors)]
 
     def save(self, path: str) -> str:
         """Every rank joins (ZeRO-3 gathers each bucket collectively); rank 0 writes."""
@@ -136,7 +148,9 @@ class CriticGroup(_Group):
             model_path, model_cfg, critic_cfg, gas, rank, world, addr, port, seed))
 
     def compute_values_async(self, batch: TrainBatch) -> list[Any]:
-        return [a.compute_values.remote(s) for a, s in zip(self.actors, self.shards(batch))]
+        shards = self.shards(batch)
+        count = self.micro_count(shards)
+        return [a.compute_values.remote(s, count) for a, s in zip(self.actors, shards)]
 
     @staticmethod
     def gather_values(results: list[ValueEstimates], width: int) -> ValueEstimates:
@@ -146,4 +160,5 @@ class CriticGroup(_Group):
 
     def update_async(self, batch: TrainBatch) -> Any:
         per_rank, norms = self.split(batch, "token_mean")
-        return [a.update.remote(per_rank[r], norms) for r, a in enumerate(self.actors)]
+        counts = self.counts if self.cfg.max_tokens_per_micro > 0 else None
+        return [a.update.remote(per_rank[r], norms, counts) for r, a in enumerate(self.actors)]
