@@ -18,6 +18,8 @@ class ModelConfig:
     path: str = MISSING
     dtype: str = "float32"  # learner and engine compute dtype; bfloat16 on GPUs
     gradient_checkpointing: bool = False
+    attn_implementation: Optional[str] = None  # learners: null = transformers' default (sdpa); flex_attention skips
+    #                                            the blocks between packed sequences on GPUs (max_tokens_per_micro)
 
 
 @dataclass

@@ -48,13 +48,14 @@ class Learner:
         self.device = init_rank(rank, world_size, master_addr, master_port, actor_cfg.torch_threads, seed)
         self.cfg, self.algo, self.temperature, self.gas = actor_cfg, algo_cfg, temperature, gas
         self.rank, self.world_size, self.model_path = rank, world_size, model_path
-        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
+        attn = {"attn_implementation": model_cfg.attn_implementation} if model_cfg.attn_implementation else {}
+        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32, **attn)
         if model_cfg.gradient_checkpointing:
             model.gradient_checkpointing_enable()
         self.engine = build_engine(model, actor_cfg, model_cfg.dtype, gas)
         self.ref = None
         if algo_cfg.kl_coef > 0:  # frozen KL reference: compute dtype, no optimizer, sharded like the actor
-            ref = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
+            ref = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32, **attn)
             self.ref = build_frozen_engine(ref, actor_cfg, model_cfg.dtype)
         self._wplan: list | None = None
 
