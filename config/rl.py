@@ -135,6 +135,7 @@ class TrainerConfig:
     resume_allow_changed: list[str] = field(default_factory=list)  # config keys that may differ from the checkpoint's
     max_fault_frac: float = 0.5  # stop when more than this share of a step's samples were lost or errored
     worker_restart_timeout_s: float = 300.0  # a replacement rollout/reward worker must be up within this
+    rollout_hang_timeout_s: Optional[float] = None  # a rollout chunk running longer is treated as a dead worker
     log_samples: int = 2  # decoded samples written to samples.jsonl per step
     peak_tflops: Optional[float] = None  # per-device peak for perf/mfu_actor; null = rl/perf.py's table (GPU only)
 
@@ -303,6 +304,8 @@ def _validate_trainer(cfg: RLConfig) -> list[str]:
         errors.append("trainer.resume: expected auto, never or the path of a checkpoint directory, got an empty value")
     if not 0.0 <= t.max_fault_frac <= 1.0:
         errors.append(f"trainer.max_fault_frac: must be in [0, 1] (1 = never stop for faults), got {t.max_fault_frac}")
+    if t.rollout_hang_timeout_s is not None and t.rollout_hang_timeout_s <= 0:
+        errors.append(f"trainer.rollout_hang_timeout_s: must be > 0 or null (off), got {t.rollout_hang_timeout_s}")
     if t.worker_restart_timeout_s <= 0:
         errors.append(f"trainer.worker_restart_timeout_s: must be > 0, got {t.worker_restart_timeout_s}")
     return errors

@@ -1,9 +1,10 @@
 """CodeVerifier (`code`): runs the response against the sample's tests in a Docker sandbox from a warm pool.
 
 Test formats, read from the sample's fields (dataset columns land in `metadata`; a dict `reference` works too):
-- HumanEval: `test` (defines check(candidate)) and `entry_point`; program = prompt + response (or the response's
-  fenced code) + test. Score 1 if check passes. `code_prompt` (optional) is the code the response continues when
-  the prompt shown to the policy wraps it in instructions.
+- HumanEval: `test` (defines check(candidate)) and `entry_point`; program = prompt + response (or the prompt's code
+  + the response's fenced code) + test, and the test sees the prompt's names. Score 1 if check passes.
+  `code_prompt` (optional) is the code the response continues when the prompt shown to the policy wraps it in
+  instructions.
 - `io_pairs`: {"fn": name, "cases": [{"args": [...], "kwargs": {...}, "expected": ...}]}
 - `stdio`: {"cases": [{"input": "...", "output": "..."}]}: stripped stdout must match.
 Score = fraction of cases passed; details carry all_passed, passed, total and the first failure reason.

@@ -8,8 +8,13 @@ Pure functions, no Verifier class (see rewards/math_verifier.py):
 Rules (see /work/shared/notes/verifiers.md for why):
 - The prediction is parsed strictly (LaTeX only, boxed first, no anchor-less extraction, no malformed-operator or
   nit fixes), so hedged answers such as "2 or 3" do not match gold "2". Gold is parsed with the defaults.
-- Percent signs are stripped from both sides with no x100 rule: "50\\%" == "50" but "50\\%" != "0.5". Units in
-  `\\text{5 cm}` and `°` are normalised to forms math-verify already drops.
+- Percent signs are stripped from both sides ("50\\%" == "50"). In a percent context (a percent sign on either
+  side, or a prompt that asks for a percentage) `p\\%` also reads as p/100: "40\\%" == "0.4" == "2/5" both ways,
+  "40\\%" != "0.04", and with no percent sign and no percent prompt "40" != "0.4" (rewards/math_readings.py).
+  Units in `\\text{5 cm}` and `°` are normalised to forms math-verify already drops.
+- Complex numbers: when the plain comparison fails, both sides are also read with `i` as the imaginary unit when
+  that makes them numbers: "\\sqrt{-4}" == "2i", "i^2" == "-1", "e^{i\\pi}" == "-1", "2i" != "2", exactly (no
+  tolerance), unless the prompt uses `i` as an index (rewards/math_readings.py).
 - When both sides are exact rationals (integers, fractions, integer powers, factorials of small integers) they are
   compared exactly, because math-verify's evalf path calls 1/2004! and 1/2006! equal.
 - Guard rails (rewards/math_guard.py) run on the prediction string BEFORE sympy sees it: "too_long",
@@ -52,6 +57,7 @@ from math_verify import LatexExtractionConfig, parse, verify
 
 from rewards.math_fastpath import fast_equivalent
 from rewards.math_guard import MAX_EXPONENT, guard
+from rewards.math_readings import PromptHints, complex_equal, percent_forms, prompt_hints
 
 logger = logging.getLogger(__name__)
 # math-verify warns once per process that its (signal-based) timeouts are off; that is deliberate here (see above).
@@ -185,8 +191,9 @@ def parse_golds(golds: Sequence[str]) -> None:
         _parse_gold(gold)
 
 
-def _matches(pred: str, golds: Sequence[str]) -> bool:
-    """Is `pred` (already through the guard rails) equal to any gold? Fast path, exact rationals, math-verify."""
+def _same_value(pred: str, golds: Sequence[str], complex_i: bool) -> bool:
+    """Is `pred` (already through the guard rails) equal to any gold? Fast path, exact rationals, math-verify, and
+    (when `complex_i`) the complex-number reading."""
     fast = [fast_equivalent(pred, str(g)) for g in golds]
     if any(f is True for f in fast):
         return True
@@ -195,16 +202,35 @@ def _matches(pred: str, golds: Sequence[str]) -> bool:
     pred_parsed = parse(f"\\boxed{{{_normalize(pred)}}}", extraction_config=PRED_EXTRACTION, parsing_timeout=None)
     if not pred_parsed:
         return False
-    pred_exact = _exact_rational(_first_expr(pred_parsed))
+    pred_expr = _first_expr(pred_parsed)
+    pred_exact = _exact_rational(pred_expr)
     for one_gold in golds:
         gold_parsed = _parse_gold(one_gold)
-        gold_exact = _exact_rational(_first_expr(gold_parsed))
+        gold_expr = _first_expr(gold_parsed)
+        gold_exact = _exact_rational(gold_expr)
         if pred_exact is not None and gold_exact is not None:
             same = pred_exact == gold_exact
         else:
             same = verify(gold_parsed, pred_parsed, timeout_seconds=None)
+            same = same or (complex_i and complex_equal(pred_expr, gold_expr))
         if same:
             return True
+    return False
+
+
+def _matches(pred: str, golds: Sequence[str], hints: PromptHints = PromptHints()) -> bool:
+    """`_same_value`, then the percent reading of each (pred, gold) pair (rewards/math_readings.py)."""
+    if _same_value(pred, golds, not hints.index_i):
+        return True
+    for gold in golds:
+        forms = percent_forms(pred, str(gold), hints.asks_percent)
+        if forms is None:
+            continue
+        try:
+            if _same_value(forms[0], [forms[1]], not hints.index_i):
+                return True
+        except ValueError:  # the gold read as a percentage did not parse: only the plain reading counts
+            continue
     return False
 
 
@@ -305,22 +331,22 @@ def _approximates(member: str, gold: str) -> bool:
     return rounded or math.trunc(value.real / step) == round(approx / step)
 
 
-def _chain_verdicts(members: list[tuple[str, bool]], gold: str) -> list[bool]:
+def _chain_verdicts(members: list[tuple[str, bool]], gold: str, hints: PromptHints) -> list[bool]:
     """One verdict per member that must agree with `gold` (labels dropped; see the module docstring)."""
     (first, _), rest = members[0], members[1:]
     approx: list[str] = []
     exact: list[str] = []
     for text, after in rest:
         (approx if after and _DECIMAL_RE.match(_squeeze(text)) else exact).append(text)
-    first_ok = _matches(first, [gold])
+    first_ok = _matches(first, [gold], hints)
     verdicts = [] if (not first_ok and _is_label(first)) else [first_ok]
-    verdicts += [_matches(m, [gold]) for m in exact]
+    verdicts += [_matches(m, [gold], hints) for m in exact]
     if not verdicts:  # only approximations after a label, e.g. x \approx 2: judged exactly
-        return [_matches(m, [gold]) for m in approx]
+        return [_matches(m, [gold], hints) for m in approx]
     return verdicts + [_approximates(m, gold) for m in approx]
 
 
-def _judge(pred: str, gold: str | Sequence[str], max_chars: int) -> str:
+def _judge(pred: str, gold: str | Sequence[str], max_chars: int, hints: PromptHints = PromptHints()) -> str:
     """"too_long" | "power_tower" | "expansion" | "hedged" | "mismatch" | "match" for an extracted prediction
     against gold answer(s)."""
     refusal = guard(pred, max_chars)
@@ -333,30 +359,32 @@ def _judge(pred: str, gold: str | Sequence[str], max_chars: int) -> str:
         return "hedged"
     members = _chain(pred, golds)
     if members is None:
-        return "match" if _matches(pred, golds) else "mismatch"
-    per_gold = [_chain_verdicts(members, str(g)) for g in golds]
+        return "match" if _matches(pred, golds, hints) else "mismatch"
+    per_gold = [_chain_verdicts(members, str(g), hints) for g in golds]
     if any(all(v) for v in per_gold):
         return "match"
     return "hedged" if any(any(v) for v in per_gold) else "mismatch"
 
 
-def answers_equivalent(pred: str, gold: str | Sequence[str], *, max_chars: int = DEFAULT_MAX_CHARS) -> bool:
-    """True if the extracted answer `pred` equals `gold` (or any item of a list of golds).
+def answers_equivalent(pred: str, gold: str | Sequence[str], *, max_chars: int = DEFAULT_MAX_CHARS,
+                       prompt: str = "") -> bool:
+    """True if the extracted answer `pred` equals `gold` (or any item of a list of golds). `prompt` (the problem
+    text) may ask for a percentage or use `i` as an index (rewards/math_readings.py).
 
     Returns False without calling sympy for answers refused by the guard rails (logged at debug level; use
     `check_answer` to get the reason). Raises ValueError if a gold answer cannot be parsed.
     """
-    return _judge(pred, gold, max_chars) == "match"
+    return _judge(pred, gold, max_chars, prompt_hints(prompt)) == "match"
 
 
 def check_answer(
-    response: str, gold: str | Sequence[str], *, max_chars: int = DEFAULT_MAX_CHARS
+    response: str, gold: str | Sequence[str], *, max_chars: int = DEFAULT_MAX_CHARS, prompt: str = ""
 ) -> tuple[bool, dict[str, Any]]:
     """(correct, {"extracted": str | None, "reason": ...}) for a full policy response; reason is one of no_boxed,
-    too_long, power_tower, expansion (guard rails), hedged, mismatch, match."""
+    too_long, power_tower, expansion (guard rails), hedged, mismatch, match. `prompt`: as in answers_equivalent."""
     extracted = extract_boxed(response)
     if extracted is None:
         return False, {"extracted": None, "reason": "no_boxed"}
-    reason = _judge(extracted, gold, max_chars)
+    reason = _judge(extracted, gold, max_chars, prompt_hints(prompt))
     shown = extracted if len(extracted) <= max_chars else extracted[:max_chars] + "..."
     return reason == "match", {"extracted": shown, "reason": reason}

@@ -96,7 +96,8 @@ class MathVerifier(Verifier):
             return RewardResult.failed("error", reason=f"{type(err).__name__}: {err}")
         try:
             with cpu_budget(self.answer_cpu_s):
-                correct, details = check_answer(request.response, golds, max_chars=self.max_answer_chars)
+                correct, details = check_answer(request.response, golds, max_chars=self.max_answer_chars,
+                                                prompt=request.prompt)
         except AnswerTooSlow:
             extracted = extract_boxed(request.response) or ""
             logger.info("math answer too slow to compare (> %ss CPU): %.200s", self.answer_cpu_s, extracted)

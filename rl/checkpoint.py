@@ -27,7 +27,8 @@ STEP_DIR = re.compile(r"^step_(\d+)$")
 # how to save and log, where Ray is. Everything else (model, world size, algorithm, data, ...) must match.
 RESUME_FREE_KEYS = ("trainer.total_steps", "trainer.resume", "trainer.resume_allow_changed", "trainer.save_every",
                     "trainer.keep_last", "trainer.run_dir", "trainer.max_fault_frac",
-                    "trainer.worker_restart_timeout_s", "trainer.log_samples", "logging", "ray")
+                    "trainer.worker_restart_timeout_s", "trainer.rollout_hang_timeout_s", "trainer.log_samples",
+                    "logging", "ray")
 
 
 def fsync_tree(root: str | Path) -> None:

@@ -34,19 +34,28 @@ def batch_arithmetic(cfg: RLConfig) -> dict[str, object]:
     }
 
 
-def resource_plan(cfg: RLConfig) -> dict[str, dict[str, float]]:
-    plan = {
+def resource_plan(cfg: RLConfig) -> dict[str, dict[str, Any]]:
+    """Per role: workers, CPUs and GPUs per worker, and the custom Ray resources each worker asks for
+    (`<role>.resources`, node placement). rl/placement.py checks it against the cluster."""
+    plan: dict[str, dict[str, Any]] = {
         "rollout": {"workers": cfg.rollout.num_workers, "cpus_each": cfg.rollout.num_cpus_per_worker,
-                    "gpus_each": cfg.rollout.num_gpus_per_worker},
+                    "gpus_each": cfg.rollout.num_gpus_per_worker, "resources": dict(cfg.rollout.resources)},
         "actor": {"workers": cfg.actor.num_workers, "cpus_each": cfg.actor.num_cpus_per_worker,
-                  "gpus_each": cfg.actor.num_gpus_per_worker},
+                  "gpus_each": cfg.actor.num_gpus_per_worker, "resources": dict(cfg.actor.resources)},
         "rewards": {"workers": cfg.rewards.num_workers, "cpus_each": cfg.rewards.num_cpus_per_worker,
-                    "gpus_each": 0.0},
+                    "gpus_each": 0.0, "resources": dict(cfg.rewards.resources)},
     }
     if cfg.algo.advantage == "gae":
         plan["critic"] = {"workers": cfg.critic.num_workers, "cpus_each": cfg.critic.num_cpus_per_worker,
-                          "gpus_each": cfg.critic.num_gpus_per_worker}
+                          "gpus_each": cfg.critic.num_gpus_per_worker, "resources": dict(cfg.critic.resources)}
     return plan
+
+
+def format_role_resources(plan: dict[str, Any]) -> str:
+    """`2 x (1.0 CPU, 0.0 GPU)`, with the custom resources appended: `2 x (1.0 CPU, 0.0 GPU, rollout_node 1)`."""
+    parts = [f"{plan['cpus_each']} CPU", f"{plan['gpus_each']} GPU"]
+    parts += [f"{k} {v:g}" for k, v in sorted(plan.get("resources", {}).items())]
+    return f"{plan['workers']} x ({', '.join(parts)})"
 
 
 def advice(cfg: RLConfig) -> list[str]:
@@ -68,7 +77,7 @@ def format_summary(cfg: RLConfig) -> str:
     lines += [f"  {k:<40} {v}" for k, v in batch_arithmetic(cfg).items()]
     lines.append("resources per role:")
     for role, plan in resource_plan(cfg).items():
-        lines.append(f"  {role:<10} {plan['workers']} x ({plan['cpus_each']} CPU, {plan['gpus_each']} GPU)")
+        lines.append(f"  {role:<10} {format_role_resources(plan)}")
     notes = advice(cfg)
     if notes:
         lines.append("advice:")

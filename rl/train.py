@@ -131,6 +131,7 @@ def train(cfg: RLConfig, run_dir: Path, ckpt: Checkpoint | None = None) -> None:
     from rl.step_rewards import overlong_stats
     from rl.step_stats import filter_telemetry, reward_stats, staleness_stats
     from rl.weight_sync import make_weight_sync
+    from rl.worker_faults import TooManyFaults, WorkerLost
     from rollout.types import SamplingParams
 
     torch.manual_seed(cfg.trainer.seed)
@@ -142,12 +143,17 @@ def train(cfg: RLConfig, run_dir: Path, ckpt: Checkpoint | None = None) -> None:
     adaptive = AdaptiveTrajBounds(tuple(cfg.algo.traj_bounds), cfg.algo.adaptive_target_keep,
                                   cfg.algo.adaptive_smoothing) if cfg.algo.adaptive_traj_bounds else None
 
+    from rl.leftovers import reap_previous_run, record_run
+
+    reap_previous_run(run_dir)  # what a SIGKILLed earlier driver of this run dir left: Ray processes, containers
+    record_run(run_dir)  # run_dir/driver.json: this driver and the processes it starts, for the next start
     ray.init(address=cfg.ray.address, num_cpus=cfg.ray.num_cpus, include_dashboard=False, ignore_reinit_error=True)
     metrics = None
     try:
         check_resources(resource_plan(cfg))
-        rollout_workers = start_rollout_workers(cfg.rollout, model_path, cfg.model.dtype)
-        reward_workers = start_reward_workers(cfg.rewards)
+        restart_s = cfg.trainer.worker_restart_timeout_s  # a killed worker's replacement must be up within this
+        rollout_workers = start_rollout_workers(cfg.rollout, model_path, cfg.model.dtype, restart_s)
+        reward_workers = start_reward_workers(cfg.rewards, restart_timeout_s=restart_s)
         batch_size = cfg.rollout.prompts_per_step * cfg.rollout.samples_per_prompt
         actor = LearnerGroup(model_path, cfg.model, cfg.actor, cfg.algo, cfg.rollout.temperature, batch_size,
                              cfg.trainer.seed)
@@ -162,8 +168,12 @@ def train(cfg: RLConfig, run_dir: Path, ckpt: Checkpoint | None = None) -> None:
         version = 0
         async_mode = cfg.rollout.mode == "async"
 
+        # a killed rollout worker is replaced, synced to the current weights by sync_weights and its chunk
+        # regenerated; more than trainer.max_fault_frac lost/failed samples stop the step (rl/worker_faults.py)
         rollouts = RolloutStream(rollout_workers, reward_workers, sampler, sampling, cfg.rollout, cfg.algo.overlong,
-                                 cfg.algo.dynamic_sampling, cfg.trainer.seed)
+                                 cfg.algo.dynamic_sampling, cfg.trainer.seed, weights=sync_weights,
+                                 max_fault_frac=cfg.trainer.max_fault_frac,
+                                 hang_timeout_s=cfg.trainer.rollout_hang_timeout_s)
         start_step, resumed_row = 0, {}
         if state is not None:
             version = _restore(state, ckpt, sampler, rollouts, actor, critic, adaptive, sync_weights)
@@ -291,6 +301,8 @@ def train(cfg: RLConfig, run_dir: Path, ckpt: Checkpoint | None = None) -> None:
         log.info("final checkpoint: %s", actor.save(str(run_dir / "checkpoints" / "final")))
         print(format_perf_summary(perf_rows))
         samples_file.close()
+    except (WorkerLost, TooManyFaults) as exc:
+        raise RunStopped(f"step {locals().get('step', 0)}: {exc}. {_resume_hint(run_dir)}") from exc
     except ray.exceptions.RayActorError as exc:
         # a learner (or a worker the rollout side could not replace) is gone: stop cleanly, say how to go on
         first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__

@@ -5,16 +5,20 @@ Three test formats (the code verifier picks by the sample's fields):
   the sandbox; return values come back as plain data and are compared here.
 - stdio: {"cases": [{"input": "...", "output": "..."}]}: stdout comes back; compared here (stripped).
 - humaneval: prompt + response + test (defines check(candidate)), run by the in-container judge with the
-  candidate proxied across a process boundary.
+  candidate proxied across a process boundary; the test runs in the namespace of the prompt's code (its helpers,
+  the entry point by name), as in HumanEval's one-program semantics.
 
 Time: a timeout the candidate causes is a wrong answer, not a verifier failure. A case (or the program's load, or
 a reload after a crash) past case_timeout_s fails with reason "timeout" and the cases after it are not run (they
 count as failed), so a hanging program costs about one case timeout, not one per case. The judge also caps the
 whole job at a budget below the pool's wall_s (`judge_budget_s`), so it always answers before the host deadline;
-"sandbox_timeout" (no verdict by wall_s: the judge or the container is stuck) is the only outcome that is masked.
+"sandbox_timeout" (no verdict by wall_s: the judge or the container is stuck) and a container stopped from outside
+mid-sample (`docker kill`: SandboxError) are the outcomes that are masked; a judge killed by the candidate in a
+container that still runs is "no_verdict", a wrong answer. Either way the pool replaces the container.
 """
 from __future__ import annotations
 
+import ast
 import json
 import math
 import re
@@ -69,6 +73,30 @@ def extract_code(response: str) -> str:
     """The last fenced Python block of the response, or the whole response when it has none."""
     blocks = FENCE.findall(response)
     return blocks[-1] if blocks else response
+
+
+def prompt_code(prompt: str, entry_point: str) -> str:
+    """The prompt's own code, which HumanEval's test and a completion may use (its imports, the helpers it
+    defines): the whole prompt when it is Python that defines `entry_point` (a stub with a docstring), or is once
+    its last `def ...:` line gets a body; else (instructions around code) only its import lines that parse."""
+    for text in (prompt, prompt.rstrip() + "\n    pass\n"):
+        try:
+            tree = ast.parse(text)
+        except (SyntaxError, ValueError):
+            continue
+        if any(isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == entry_point
+               for node in tree.body):
+            return text
+    return "\n".join(line.strip() for line in prompt.splitlines()
+                     if re.match(r"\s*(import|from)\s", line) and _parses(line.strip()))
+
+
+def _parses(text: str) -> bool:
+    try:
+        ast.parse(text)
+        return True
+    except (SyntaxError, ValueError):
+        return False
 
 
 def values_match(actual: Any, expected: Any) -> bool:
@@ -167,6 +195,8 @@ class CodeRunner:
                     return None, "sandbox_timeout"
                 lines = res.stdout.decode(errors="replace").strip().splitlines()
                 if not lines or not lines[-1].startswith('{"verdict"'):
+                    if sb.stopped():  # killed from outside mid-sample: the sandbox failed (masked), not the policy
+                        raise SandboxError("the sandbox container stopped mid-sample (killed from outside?)")
                     sb.dead = True  # the judge was killed (by the candidate): recycle to be safe
                     return None, "no_verdict"
                 return json.loads(lines[-1])["verdict"], ""
@@ -228,13 +258,18 @@ class CodeRunner:
         return ProgramOutput(res["stdout"] + note, None if res["timeout"] else res["exit"])
 
     def humaneval(self, prompt: str, response: str, test: str, entry_point: str) -> CodeReport:
+        """HumanEval semantics: one program, prompt + completion + test + check(entry_point). The candidate process
+        runs the prompt's code and the completion (a body that continues the prompt, or fenced code that defines
+        the entry point itself, after the prompt's code); the test runs in the judge, in the namespace of the
+        prompt's code, with the entry point proxied (sandboxes/harness/judge.py: run_humaneval)."""
         code = extract_code(response)
+        context = prompt_code(prompt, entry_point)
         if re.search(rf"^\s*def\s+{re.escape(entry_point)}\s*\(", code, re.M):
-            imports = "\n".join(l for l in prompt.splitlines() if re.match(r"\s*(import|from)\s", l))
-            program = f"{imports}\n{code}"
+            program = f"{context}\n{code}"
         else:
             program = prompt + code
-        verdict, why = self._run({"mode": "humaneval", "program": program, "entry_point": entry_point}, {"test": test})
+        verdict, why = self._run({"mode": "humaneval", "program": program, "entry_point": entry_point},
+                                 {"test": test, "prompt": context})
         if verdict is None:
             return CodeReport(0, 1, why)
         ok = bool(verdict.get("passed"))

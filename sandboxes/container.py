@@ -96,6 +96,25 @@ class Sandbox:
         return self.exec(["tar", "-x", "--no-same-owner", "-m", "-C", dest], stdin=data.getvalue(), user=user,
                          timeout=timeout)
 
+    def stopped(self, settle_s: float = 0.5) -> bool:
+        """Whether the container stopped or vanished from outside (`docker kill`, the engine restarted, the host
+        OOM killer took its init). A candidate cannot stop it (its init ignores signals sent from inside), so a job
+        that ended without a verdict in a stopped container is the sandbox's failure, not the policy's. Polls for up
+        to `settle_s`: the engine may report the stop a moment after the job's stream ended."""
+        import docker
+
+        deadline = time.monotonic() + settle_s
+        while True:
+            try:
+                self.container.reload()
+            except docker.errors.NotFound:
+                return True
+            if self.container.status != "running":
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+
     def kill(self) -> None:
         """Remove the container (SIGKILL); safe to call twice."""
         if self.dead:

@@ -8,7 +8,8 @@ candidate cannot reach: it runs in a child whose fds are closed, and this proces
 with a rigged __eq__ never reach a comparison. Expected outputs of io_pairs/stdio never enter the container.
 
 Modes: "call" (run fn(*args, **kwargs) per call, return the values), "humaneval" (run test's check(candidate)
-here, with candidate proxied to the child), "stdio" (run the program per input, return its stdout).
+here, in the namespace of the task's prompt code, with candidate and the entry point's name proxied to the
+child), "stdio" (run the program per input, return its stdout).
 Time: every wait (the program's load, a case, a reply) ends at case_timeout and at the job's budget_s, so the
 verdict always beats the host's deadline; a load or case that runs out is the candidate's timeout, and the cases
 after it are not run.
@@ -242,6 +243,11 @@ def run_call(cand, part2):
 
 
 def run_humaneval(cand, part2, entry_point):
+    """HumanEval's program is `prompt + completion + test + check(entry_point)`. The test runs here, in the
+    namespace of the task's own code (`part2["prompt"]`: its imports and the helpers it defines, from the host,
+    never from the candidate), with the entry point, under its name and as `candidate`, proxied to the candidate
+    process. So a test that calls a prompt helper or the entry point by name sees the task's names, and a candidate
+    that redefines a helper the test relies on changes nothing here."""
     def proxy(*args, **kwargs):
         reply = cand.call(entry_point, encode(args), encode(kwargs))
         if not reply.get("ok"):
@@ -249,6 +255,11 @@ def run_humaneval(cand, part2, entry_point):
         return decode(reply["value"])
 
     ns = {"__name__": "__judge__"}
+    try:
+        exec(compile(part2.get("prompt", ""), "<prompt>", "exec"), ns)
+    except BaseException as exc:  # noqa: B036 - the candidate loaded the same code, so this is its program failing
+        return {"passed": False, "error": f"prompt: {type(exc).__name__}: {str(exc)[:300]}", "timeout": False}
+    ns[entry_point] = proxy
     try:
         exec(compile(part2["test"], "<test>", "exec"), ns)
         ns["check"](proxy)

@@ -76,7 +76,8 @@ def main() -> None:
             rates[procs] = len(inputs) / (time.perf_counter() - start)
             cases = [json.loads(line) for line in
                      (REPO / "tests/data/math_equivalence.jsonl").read_text().splitlines()]
-            ours_cases = pool.score([("math", VerifyRequest("", c["response"], c["reference"])) for c in cases])
+            ours_cases = pool.score([("math", VerifyRequest(c.get("prompt", ""), c["response"], c["reference"]))
+                                     for c in cases])
 
     plain_rate = len(inputs) / t_plain
     plain_acc = sum(plain_math_verify(c["response"], c["reference"]) == c["expected"] for c in cases) / len(cases)

@@ -14,7 +14,6 @@ from rewards.math_guard import guard
 from rewards.math_verifier import MathVerifier
 from rewards.types import RewardResult
 
-
 # ------------------------------------------------------------------------------------------------ extraction
 
 
@@ -52,8 +51,10 @@ def test_extract_boxed(text: str, expected: str | None) -> None:
         (r"3\sqrt{2}", r"\sqrt{18}", True),
         (r"50\%", "50", True),  # percent sign stripped...
         ("50", r"50\%", True),
-        (r"50\%", "0.5", False),  # ...but no x100 equivalence
-        ("0.5", r"50\%", False),
+        (r"50\%", "0.5", True),  # ...and read as /100 when a side carries it (rewards/math_readings.py)
+        ("0.5", r"50\%", True),
+        (r"50\%", "0.05", False),
+        ("50", "0.5", False),  # no percent sign anywhere: no x100 rule
         ("x=3", "3", True),
         ("(1,2]", "(1,2]", True),
         ("(1,2]", "[1,2)", False),
@@ -249,4 +250,4 @@ def test_shared_equivalence_cases(case):
     """The labelled set shared with scripts/bench/verifiers.py: positive and negative case per class."""
     from rewards.math_answer import check_answer
 
-    assert check_answer(case["response"], case["reference"])[0] is case["expected"]
+    assert check_answer(case["response"], case["reference"], prompt=case.get("prompt", ""))[0] is case["expected"]

@@ -1,8 +1,8 @@
 """Version spans of partial rollouts and the staleness telemetry built on them."""
 from __future__ import annotations
 
-from rl.step_stats import reward_stats, staleness_stats
 from rewards.types import RewardResult
+from rl.step_stats import reward_stats, staleness_stats
 from rollout.types import Trajectory, add_span
 
 
