@@ -17,6 +17,8 @@ from rl.deepspeed_setup import build_engine, init_rank, step_budget_micro, step_
 from rl.engine_checkpoint import load_engine, save_engine, state_bytes
 from rl.packing import pack, token_budget_chunks, unpack
 from rl.records import CriticStats, ValueEstimates
+from rl.varlen_attention import NAME as VARLEN
+from rl.varlen_attention import boundaries, learner_attention
 
 log = logging.getLogger(__name__)
 
@@ -24,19 +26,19 @@ log = logging.getLogger(__name__)
 class ValueModel(torch.nn.Module):
     """Transformer backbone of a causal LM checkpoint + a linear head -> one scalar per position."""
 
-    def __init__(self, model_path: str) -> None:
+    def __init__(self, model_path: str, attn: dict[str, str] | None = None) -> None:
         super().__init__()
         from transformers import AutoModel
 
-        self.backbone = AutoModel.from_pretrained(model_path, dtype=torch.float32)
+        self.backbone = AutoModel.from_pretrained(model_path, dtype=torch.float32, **(attn or {}))
         self.head = torch.nn.Linear(self.backbone.config.hidden_size, 1)
         torch.nn.init.zeros_(self.head.weight)
         torch.nn.init.zeros_(self.head.bias)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None,
-                position_ids: torch.Tensor | None = None) -> torch.Tensor:
+                position_ids: torch.Tensor | None = None, **attn_kwargs) -> torch.Tensor:
         hidden = self.backbone(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
-                               use_cache=False).last_hidden_state
+                               use_cache=False, **attn_kwargs).last_hidden_state
         return self.head(hidden).squeeze(-1).float()  # [B, L]
 
 
@@ -46,9 +48,10 @@ class Critic:
         logging.basicConfig(level=logging.INFO)
         self.device = init_rank(rank, world_size, master_addr, master_port, cfg.torch_threads, seed + 7919)
         self.cfg, self.gas, self.world_size = cfg, gas, world_size
-        model = ValueModel(model_path)
+        model = ValueModel(model_path, learner_attention(model_cfg, cfg))
         if model_cfg.gradient_checkpointing:
             model.backbone.gradient_checkpointing_enable()
+        self._varlen = model.backbone.config._attn_implementation == VARLEN
         self.engine = build_engine(model, cfg, model_cfg.dtype, gas)
 
     def _to_device(self, batch: TrainBatch) -> TrainBatch:
@@ -65,7 +68,9 @@ class Critic:
         if self.cfg.max_tokens_per_micro <= 0:
             return self.engine(c.input_ids, c.attention_mask)
         p = pack(c.input_ids, c.attention_mask)
-        return unpack(self.engine(p.input_ids, None, p.position_ids)[0], p.lengths, c.input_ids.shape[1], False)
+        extra = boundaries(p.lengths, p.input_ids.device) if self._varlen else {}
+        return unpack(self.engine(p.input_ids, None, p.position_ids, **extra)[0], p.lengths, c.input_ids.shape[1],
+                      False)
 
     @torch.no_grad()
     def compute_values(self, batch: TrainBatch, count: int | None = None) -> ValueEstimates:

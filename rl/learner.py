@@ -21,6 +21,7 @@ from rl.hf_export import save_hf_checkpoint
 from rl.logprobs import sequence_logprobs
 from rl.packing import token_budget_chunks
 from rl.records import ActorStats, OldLogprobs
+from rl.varlen_attention import learner_attention
 from rl.weight_source import Zero3Source, weight_source
 from rollout.weights.base import SyncSpec, WeightSender, setup_weight_sender
 from rollout.weights.source import weight_plan
@@ -48,7 +49,7 @@ class Learner:
         self.device = init_rank(rank, world_size, master_addr, master_port, actor_cfg.torch_threads, seed)
         self.cfg, self.algo, self.temperature, self.gas = actor_cfg, algo_cfg, temperature, gas
         self.rank, self.world_size, self.model_path = rank, world_size, model_path
-        attn = {"attn_implementation": model_cfg.attn_implementation} if model_cfg.attn_implementation else {}
+        attn = learner_attention(model_cfg, actor_cfg)
         model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32, **attn)
         if model_cfg.gradient_checkpointing:
             model.gradient_checkpointing_enable()

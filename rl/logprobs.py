@@ -12,6 +12,8 @@ import torch
 from torch.utils.checkpoint import checkpoint
 
 from rl.packing import pack, unpack
+from rl.varlen_attention import NAME as VARLEN
+from rl.varlen_attention import boundaries
 
 
 def _token_logprobs(logits: torch.Tensor, targets: torch.Tensor, temperature: float,
@@ -64,8 +66,11 @@ def sequence_logprobs(
         return _token_logprobs(logits, input_ids[:, 1:], temperature, with_entropy)
     if packed:
         p = pack(input_ids, attention_mask)
-        # no attention mask and no cache: transformers then reads sequence boundaries from the restarting positions
+        # no attention mask and no cache: transformers then reads sequence boundaries from the restarting positions;
+        # the varlen implementation (rl/varlen_attention.py) gets them explicitly
         ids, kwargs = p.input_ids, {"position_ids": p.position_ids, "use_cache": False}
+        if getattr(_unwrap(model).config, "_attn_implementation", None) == VARLEN:
+            kwargs.update(boundaries(p.lengths, ids.device))
     else:
         ids, kwargs = input_ids, {"attention_mask": attention_mask, "use_cache": False}
     targets = torch.cat([ids[:, 1:], ids[:, :1]], dim=1)  # position j scores token j+1 (the last one: unused)

@@ -5,7 +5,8 @@ peak (table) and over a bf16 matmul measured in the same run.
 
     python scripts/bench/learner.py                       # CPU: the tiny model
     python scripts/bench/learner.py --shape 0.5b --seqs 8 --max-len 2048 --dtype bfloat16   # GPU
-Variants: --variants padded,packed,packed-flex (flex: attention skips the blocks between packed sequences).
+Variants: --variants padded,packed,packed-sdpa,packed-flex (packed: the learners' varlen attention,
+rl/varlen_attention.py; packed-sdpa: transformers' SDPA with a block-diagonal mask; packed-flex: flex attention).
 """
 from __future__ import annotations
 
@@ -101,7 +102,7 @@ def run_variant(name: str, model_path: str, batch, args, device) -> dict:
         role.update(micro_batch_size=args.micro_batch)
     gas = 1 if packed else -(-len(batch) // args.micro_batch)
     model_cfg = ModelConfig(path=model_path, dtype=args.dtype, gradient_checkpointing=args.gradient_checkpointing,
-                            attn_implementation="flex_attention" if name == "packed-flex" else None)
+                            attn_implementation={"packed-sdpa": "sdpa", "packed-flex": "flex_attention"}.get(name))
     learner = Learner(model_path, model_cfg, ActorConfig(**role), AlgoConfig(advantage="grpo"), 1.0, gas, 0, 1,
                       "127.0.0.1", args.port, 0)
     olds = learner.compute_old_logprobs(batch)
@@ -124,6 +125,16 @@ def run_variant(name: str, model_path: str, batch, args, device) -> dict:
         learner.compute_old_logprobs(batch)
     sync(device)
     old_s = (time.perf_counter() - t0) / args.reps
+    if args.profile:  # where an update's time goes, by operator (the next bottleneck)
+        from torch.profiler import ProfilerActivity, profile
+
+        acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+        with profile(activities=acts) as prof:
+            learner.update([batch], [float(batch.response_mask.sum())], (0.5, 2.0), counts)
+            sync(device)
+        key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
+        print(f"--- {name}: top operators by {key}\n" + prof.key_averages().table(sort_by=key, row_limit=18),
+              flush=True)
     peak_mem = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan")
     del learner
     if device.type == "cuda":
@@ -148,6 +159,7 @@ def main() -> None:
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--port", type=int, default=29512)
+    ap.add_argument("--profile", action="store_true", help="print the top operators of one update per variant")
     ap.add_argument("--out", default=None, help="append the JSON result to this file")
     args = ap.parse_args()
     import torch

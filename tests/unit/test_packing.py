@@ -80,3 +80,18 @@ def test_token_budget_chunks_respect_the_budget_and_keep_every_row():
     assert sizes == [[40], [12, 25, 3], [31, 1]]
     assert all(sum(s) <= 45 or len(s) == 1 for s in sizes)
     assert [len(c) for c in token_budget_chunks(batch, 10)] == [1] * B  # longer than the budget: alone
+
+
+def test_varlen_attention_equals_padded(tiny_model_path, model):
+    """The learners' attention for packed rows (rl/varlen_attention.py; on CPU: causal SDPA per sequence)."""
+    from transformers import AutoModelForCausalLM
+
+    from rl.varlen_attention import register
+
+    varlen = AutoModelForCausalLM.from_pretrained(tiny_model_path, dtype=torch.float32, attn_implementation=register())
+    ids, am, mask = _padded(model.config.vocab_size)
+    ref, _ = sequence_logprobs(model, ids, am, 1.0)
+    packed, _ = sequence_logprobs(varlen, ids, am, 1.0, packed=True, chunk_tokens=16)
+    padded_again, _ = sequence_logprobs(varlen, ids, am, 1.0)  # unpacked calls fall back to masked SDPA
+    assert ((packed - ref) * mask).abs().max() < 5e-5
+    assert ((padded_again - ref) * mask).abs().max() < 1e-6
