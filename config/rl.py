@@ -8,6 +8,7 @@ these dataclasses with strict keys and types, then `validate_rl_config()` checks
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Optional
 
 from omegaconf import MISSING
@@ -141,6 +142,22 @@ class TrainerConfig:
 
 
 @dataclass
+class EvalConfig:
+    """Held-out evaluation through the training engines and verifiers (rl/evaluation.py): before step 1, every
+    `every` steps and after the last step. pass@1 is greedy; pass@k is the unbiased estimator over `n` samples at
+    `temperature`."""
+
+    files: dict[str, str] = field(default_factory=dict)  # domain -> held-out file (same formats as data.train_files)
+    every: int = 0  # also every N steps (0: only before step 1 and after the last step)
+    n: int = 4  # sampled completions per prompt for pass@k
+    k: list[int] = field(default_factory=lambda: [4])  # pass@k values reported (each <= n)
+    temperature: float = 1.0  # of the sampled completions (pass@1 is greedy)
+    max_new_tokens: Optional[int] = None  # null: rollout.max_new_tokens
+    max_prompts: Optional[int] = None  # per domain: the first N prompts of its file (null: all)
+    correct_threshold: float = 1.0  # a sample counts as solved when its score >= this
+
+
+@dataclass
 class RLConfig:
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
@@ -152,6 +169,7 @@ class RLConfig:
     trainer: TrainerConfig = field(default_factory=TrainerConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
     ray: RayConfig = field(default_factory=RayConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
 
 
 def _check_bounds(name: str, bounds: list[float], errors: list[str]) -> None:
@@ -292,6 +310,7 @@ def validate_rl_config(cfg: RLConfig) -> list[str]:
     errors += _validate_placement(cfg)
     errors += _validate_batch_split(cfg)
     errors += _validate_trainer(cfg)
+    errors += _validate_eval(cfg)
     return errors
 
 
@@ -308,4 +327,23 @@ def _validate_trainer(cfg: RLConfig) -> list[str]:
         errors.append(f"trainer.rollout_hang_timeout_s: must be > 0 or null (off), got {t.rollout_hang_timeout_s}")
     if t.worker_restart_timeout_s <= 0:
         errors.append(f"trainer.worker_restart_timeout_s: must be > 0, got {t.worker_restart_timeout_s}")
+    return errors
+
+
+def _validate_eval(cfg: RLConfig) -> list[str]:
+    e = cfg.eval
+    errors = []
+    for domain, path in e.files.items():
+        if domain not in cfg.rewards.domains:
+            errors.append(f"eval.files.{domain}: no verifier for domain {domain!r}; add rewards.domains.{domain} "
+                          f"or remove the file")
+        if not Path(path).exists():
+            errors.append(f"eval.files.{domain}: {path} does not exist")
+    if e.n < 1 or e.every < 0:
+        errors.append(f"eval.n must be >= 1 and eval.every >= 0, got n={e.n}, every={e.every}")
+    bad = [k for k in e.k if not 1 <= k <= e.n]
+    if bad:
+        errors.append(f"eval.k: {bad} not in [1, eval.n={e.n}]; raise eval.n or lower k")
+    if e.temperature <= 0:
+        errors.append(f"eval.temperature: must be > 0 (pass@1 is already greedy), got {e.temperature}")
     return errors

@@ -190,6 +190,15 @@ def train(cfg: RLConfig, run_dir: Path, ckpt: Checkpoint | None = None) -> None:
             resume_point.update(sampler=sampler.state_dict(), started=rollouts.started)
             return rollouts.start()
 
+        # held-out evaluation (rl/evaluation.py): before step 1, every eval.every steps, after the last step; in
+        # async mode collected one step later, so it runs while the learner updates
+        # rows of their own ({"step": the step whose weights were evaluated, "eval/...": ...})
+        evaluator = _setup_eval(cfg, model_path)
+        eval_rows: list[tuple[int, dict]] = []
+        eval_pending = None
+        if evaluator is not None and start_step == 0:
+            metrics.log(0, _collect_eval(evaluator, evaluator.start(rollout_workers, 0), reward_workers))
+
         pending, perf_rows = start_next(), []
         bar = tqdm(range(start_step + 1, cfg.trainer.total_steps + 1), desc="rl", unit="step",
                    initial=start_step, total=cfg.trainer.total_steps, disable=not cfg.logging.progress_bar)
@@ -245,6 +254,15 @@ def train(cfg: RLConfig, run_dir: Path, ckpt: Checkpoint | None = None) -> None:
                 version += 1
                 if version % cfg.rollout.sync_interval == 0:
                     sync_weights(version)
+            last = step == cfg.trainer.total_steps
+            if eval_pending is not None:  # async: started after the last sync, ran while the learner updated
+                eval_rows.append((eval_pending.at_step, _collect_eval(evaluator, eval_pending, reward_workers)))
+                eval_pending = None
+            if evaluator is not None and (last or (cfg.eval.every and step % cfg.eval.every == 0)):
+                eval_pending = evaluator.start(rollout_workers, step)
+                if not async_mode or last:
+                    eval_rows.append((step, _collect_eval(evaluator, eval_pending, reward_workers)))
+                    eval_pending = None
             if not async_mode and step < cfg.trainer.total_steps:
                 pending = start_next()
             t_sync = time.perf_counter()
@@ -278,7 +296,6 @@ def train(cfg: RLConfig, run_dir: Path, ckpt: Checkpoint | None = None) -> None:
             # 8. checkpoint (staged before the step's metrics are logged, published after: a checkpoint of step N
             #    always has its metrics row, and a resume drops rows written after its checkpoint)
             staged = None
-            last = step == cfg.trainer.total_steps
             if cfg.trainer.save_every and (step % cfg.trainer.save_every == 0 or last):
                 driver = DriverState(
                     step=step, version=version,
@@ -292,7 +309,12 @@ def train(cfg: RLConfig, run_dir: Path, ckpt: Checkpoint | None = None) -> None:
                                                     lambda tmp: _fill_checkpoint(tmp, driver, actor, critic),
                                                     actor.state_bytes() + (critic.state_bytes() if critic else 0))
                 row.update({"checkpoint/save_s": save_s, "checkpoint/size_mb": size / 2**20})
+            for at, ev in [e for e in eval_rows if e[0] < step]:
+                metrics.log(at, ev)
             metrics.log(step, row)
+            for at, ev in [e for e in eval_rows if e[0] == step]:
+                metrics.log(at, ev)
+            eval_rows = []
             perf_rows.append(row)
             _write_samples(samples_file, step, scored, cfg.trainer.log_samples)
             if staged is not None:
@@ -313,6 +335,27 @@ def train(cfg: RLConfig, run_dir: Path, ckpt: Checkpoint | None = None) -> None:
             metrics.close()
         _close_workers(locals().get("reward_workers"), locals().get("rollout_workers"))
         ray.shutdown()
+
+
+def _setup_eval(cfg: RLConfig, model_path: str):
+    """The held-out evaluator of `eval.files` (None without files)."""
+    if not cfg.eval.files:
+        return None
+    from transformers import AutoTokenizer
+
+    from rl.evaluation import Evaluator, load_eval_sets
+
+    sets = load_eval_sets(cfg.eval, cfg.data, AutoTokenizer.from_pretrained(model_path))
+    log.info("eval: %s", ", ".join(f"{d}: {len(p)} prompts" for d, p in sets.items()))
+    return Evaluator(sets, cfg.eval, cfg.rollout.max_new_tokens, cfg.rollout.stream_chunk_prompts)
+
+
+def _collect_eval(evaluator, pending, reward_workers) -> dict:
+    from rl.evaluation import format_table
+
+    out = evaluator.collect(pending, reward_workers)
+    print(f"eval after step {pending.at_step}:\n{format_table(out)}", flush=True)
+    return out
 
 
 def _continue_logs(run_dir: Path, last_step: int) -> None:

@@ -85,9 +85,12 @@ class HFEngine(Engine):
         return GenerationConfig(**{k: getattr(loaded, k, None) for k in SPECIAL_TOKEN_KEYS})
 
     def sampling_config(self, params: SamplingParams) -> GenerationConfig:
-        """The full sampling configuration for `params`: temperature and top-p, every other processor neutral."""
+        """The full sampling configuration for `params`: temperature and top-p, every other processor neutral.
+        Temperature 0 decodes greedily (evaluation's pass@1); its logprobs are then at temperature 1."""
+        greedy = params.temperature == 0
         return GenerationConfig(
-            do_sample=True, temperature=params.temperature, top_p=params.top_p, max_new_tokens=params.max_new_tokens,
+            do_sample=not greedy, temperature=1.0 if greedy else params.temperature,
+            top_p=1.0 if greedy else params.top_p, max_new_tokens=params.max_new_tokens,
             eos_token_id=self.stop_ids, pad_token_id=self.pad_id, return_dict_in_generate=True, output_scores=True,
             **NEUTRAL_PROCESSORS, **({"cache_implementation": "static"} if self.static_cache else {}),
         )
