@@ -1,5 +1,5 @@
 # Two commands do everything on a fresh machine (root, Debian, PyPI reachable):
-#   make train   - venv + install + tiny model, then the default RL job
+#   make train   - venv + install + tiny model, then the default RL job and its report
 #   make test    - venv + install + tiny model, then the whole test suite
 #   make distill - domain experts (when missing) + the self-distillation merge
 # Both are idempotent: the install step reruns only when pyproject.toml changes.
@@ -43,8 +43,10 @@ prepare: install sandboxes
 	$(BIN)/python -m rl.tiny_model.build
 	$(BIN)/python -m rl.tiny_model.build --name mispo-tiny-agent
 
+# ends with the run's report (plots + report.md in <run dir>/report/); --config + ARGS resolve the same run dir
 train: prepare
 	$(BIN)/python -m rl.train --config $(CONFIG) $(ARGS)
+	$(BIN)/python -m rl.report --config $(CONFIG) $(ARGS)
 
 # domain experts (built when missing) + the self-distillation merge; report in runs/distill_merge/
 distill: prepare
