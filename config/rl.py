@@ -7,9 +7,10 @@ these dataclasses with strict keys and types, then `validate_rl_config()` checks
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from omegaconf import MISSING
 
@@ -23,6 +24,7 @@ from config.common import (
     check_learner_role,
     check_positive,
 )
+from config.errors import ConfigError
 from config.rewards import RewardsConfig, validate_rewards
 from config.rollout import RolloutConfig, validate_rollout
 
@@ -43,17 +45,62 @@ CHOICES: dict[str, tuple[str, ...]] = {
 
 @dataclass
 class DataConfig:
-    """Prompt datasets (local jsonl/parquet read through HF `datasets`). Each row needs a prompt and a domain
-    (from the row's `domain_key` field or from `default_domain`); rows missing either are reported and skipped."""
+    """Prompt datasets, read through HF `datasets` (rl/data.py). `train_files` entries are paths (a .jsonl/.json file,
+    a .parquet file, or a directory written by `datasets.save_to_disk`) or mappings `{path, domain, prompt_key,
+    answer_key, domain_key, split}` that override the keys below for one file. Each row needs a prompt and a domain
+    (a file's fixed `domain`, else the row's `domain_key` field mapped through `domain_map`, else `default_domain`);
+    rows missing either are reported and skipped. Keys are dotted paths into nested fields
+    (`reward_model.ground_truth`).
+    Formats, the field map and a verl parquet example: docs/config.md (data)."""
 
-    train_files: list[str] = MISSING
+    train_files: list[Any] = MISSING  # each a path or {path, domain, prompt_key, answer_key, domain_key, split}
     domain_weights: dict[str, float] = MISSING  # sampling weight per domain in each step's prompt batch
-    prompt_key: str = "prompt"  # a string (chat template applied) or a list of chat messages
-    reference_key: str = "reference"  # ground truth handed to the verifier
+    prompt_key: str = "prompt"  # a string (chat template applied) or a list of chat messages [{role, content}]
+    answer_key: str = "reference"  # ground truth handed to the verifier (a file without it: reference None)
     domain_key: str = "domain"
+    domain_map: dict[str, str] = field(default_factory=dict)  # a domain_key value -> our domain ('openai/gsm8k': math)
     default_domain: Optional[str] = None  # used when a row has no domain field
-    max_prompt_tokens: int = 256  # longer prompts are reported and skipped
+    max_prompt_tokens: int = 256  # prompt budget (chat template included)
+    overlong_prompt: str = "drop"  # drop | truncate (cut the last user message's text from the left: its end stays)
     apply_chat_template: bool = True
+
+
+DATA_FILE_KEYS = ("path", "domain", "prompt_key", "answer_key", "domain_key", "split")
+
+
+@dataclass
+class DataFile:
+    """One entry of `data.train_files` (or an eval file) with every field resolved against `DataConfig`."""
+
+    path: str
+    prompt_key: str
+    answer_key: str
+    domain_key: str
+    domain: Optional[str] = None  # fixed domain of every row (the row's domain_key field is then not read)
+    split: Optional[str] = None  # save_to_disk directories holding several splits: which one (default: train)
+
+
+def data_file(entry: Any, data: DataConfig, key: str = "data.train_files") -> DataFile:
+    """Resolve one file entry (a path string or a mapping with DATA_FILE_KEYS); raises ConfigError naming `key`."""
+    if isinstance(entry, str):
+        entry = {"path": entry}
+    if not isinstance(entry, Mapping):
+        raise ConfigError(f"{key}: expected a path or a mapping {{path, domain, prompt_key, answer_key, domain_key}}, "
+                          f"got {entry!r}")
+    entry = dict(entry)
+    unknown = sorted(set(entry) - set(DATA_FILE_KEYS))
+    if unknown:
+        raise ConfigError(f"{key}: unknown key(s) {unknown}; allowed keys of a file entry: {list(DATA_FILE_KEYS)}")
+    bad = [k for k, v in entry.items() if v is not None and not (isinstance(v, str) and v.strip())]
+    if bad or not entry.get("path"):
+        problem = f"{bad} must be non-empty strings" if bad else "path is required"
+        raise ConfigError(f"{key}: {problem}, e.g. {{path: data/train.parquet, domain: math}}; got {entry!r}")
+    if entry.get("domain") and entry.get("domain_key"):
+        raise ConfigError(f"{key}: give either domain (fixed for the file) or domain_key (read per row), not both")
+    return DataFile(path=entry["path"], prompt_key=entry.get("prompt_key") or data.prompt_key,
+                    answer_key=entry.get("answer_key") or data.answer_key,
+                    domain_key=entry.get("domain_key") or data.domain_key, domain=entry.get("domain"),
+                    split=entry.get("split"))
 
 
 @dataclass
@@ -233,20 +280,45 @@ def _validate_shaping(cfg: RLConfig) -> list[str]:
 
 def _validate_data(cfg: RLConfig) -> list[str]:
     errors: list[str] = []
-    if not cfg.data.train_files:
-        errors.append("data.train_files: empty; list at least one jsonl/parquet file")
-    if not cfg.data.domain_weights:
+    d = cfg.data
+    if not d.train_files:
+        errors.append("data.train_files: empty; list at least one jsonl/parquet file or save_to_disk directory")
+    if not d.domain_weights:
         errors.append("data.domain_weights: empty; give each domain to sample a weight, e.g. {math: 1.0}")
-    for domain, weight in cfg.data.domain_weights.items():
+    configured = sorted(cfg.rewards.domains)
+
+    def need_verifier(key: str, domain: str) -> None:
+        if domain not in cfg.rewards.domains:
+            errors.append(f"{key}: no verifier configured for domain {domain!r}; add rewards.domains.{domain}.verifier "
+                          f"(configured domains: {configured})")
+
+    for domain, weight in d.domain_weights.items():
         if weight < 0:
             errors.append(f"data.domain_weights.{domain}: must be >= 0, got {weight}")
-        if domain not in cfg.rewards.domains:
-            errors.append(
-                f"data.domain_weights.{domain}: no verifier configured for this domain; add "
-                f"rewards.domains.{domain}.verifier (configured domains: {sorted(cfg.rewards.domains)})"
-            )
-    if cfg.data.domain_weights and sum(cfg.data.domain_weights.values()) <= 0:
+        need_verifier(f"data.domain_weights.{domain}", domain)
+    if d.domain_weights and sum(d.domain_weights.values()) <= 0:
         errors.append("data.domain_weights: weights sum to 0; give at least one domain a positive weight")
+    for i, entry in enumerate(d.train_files or []):
+        try:
+            spec = data_file(entry, d, f"data.train_files[{i}]")
+        except ConfigError as exc:
+            errors.append(str(exc))
+            continue
+        if spec.domain is not None and spec.domain not in d.domain_weights:
+            errors.append(f"data.train_files[{i}].domain: {spec.domain!r} is not in data.domain_weights, so every row "
+                          f"of {spec.path} would be skipped; add data.domain_weights.{spec.domain}: 1.0"
+                          + ("" if spec.domain in cfg.rewards.domains else
+                             f" and rewards.domains.{spec.domain}.verifier"))
+    for value, domain in d.domain_map.items():
+        need_verifier(f"data.domain_map[{value!r}]", domain)
+    if d.default_domain is not None:
+        need_verifier("data.default_domain", d.default_domain)
+    for name in ("prompt_key", "answer_key", "domain_key"):
+        if not getattr(d, name).strip():
+            errors.append(f"data.{name}: empty; name a field of the rows (a dotted path for a nested one, e.g. "
+                          "reward_model.ground_truth)")
+    if d.overlong_prompt not in ("drop", "truncate"):
+        errors.append(f"data.overlong_prompt: expected drop or truncate, got {d.overlong_prompt!r}")
     for domain in cfg.rollout.agent.domains:
         verifier = cfg.rewards.domains.get(domain)
         if verifier is None or verifier.verifier != "env":
@@ -314,22 +386,6 @@ def validate_rl_config(cfg: RLConfig) -> list[str]:
     return errors
 
 
-def _validate_trainer(cfg: RLConfig) -> list[str]:
-    t = cfg.trainer
-    errors = []
-    if t.save_every < 0 or t.keep_last < 0:
-        errors.append(f"trainer.save_every / trainer.keep_last: must be >= 0, got {t.save_every} / {t.keep_last}")
-    if not t.resume:
-        errors.append("trainer.resume: expected auto, never or the path of a checkpoint directory, got an empty value")
-    if not 0.0 <= t.max_fault_frac <= 1.0:
-        errors.append(f"trainer.max_fault_frac: must be in [0, 1] (1 = never stop for faults), got {t.max_fault_frac}")
-    if t.rollout_hang_timeout_s is not None and t.rollout_hang_timeout_s <= 0:
-        errors.append(f"trainer.rollout_hang_timeout_s: must be > 0 or null (off), got {t.rollout_hang_timeout_s}")
-    if t.worker_restart_timeout_s <= 0:
-        errors.append(f"trainer.worker_restart_timeout_s: must be > 0, got {t.worker_restart_timeout_s}")
-    return errors
-
-
 def _validate_eval(cfg: RLConfig) -> list[str]:
     e = cfg.eval
     errors = []
@@ -346,4 +402,20 @@ def _validate_eval(cfg: RLConfig) -> list[str]:
         errors.append(f"eval.k: {bad} not in [1, eval.n={e.n}]; raise eval.n or lower k")
     if e.temperature <= 0:
         errors.append(f"eval.temperature: must be > 0 (pass@1 is already greedy), got {e.temperature}")
+    return errors
+
+
+def _validate_trainer(cfg: RLConfig) -> list[str]:
+    t = cfg.trainer
+    errors = []
+    if t.save_every < 0 or t.keep_last < 0:
+        errors.append(f"trainer.save_every / trainer.keep_last: must be >= 0, got {t.save_every} / {t.keep_last}")
+    if not t.resume:
+        errors.append("trainer.resume: expected auto, never or the path of a checkpoint directory, got an empty value")
+    if not 0.0 <= t.max_fault_frac <= 1.0:
+        errors.append(f"trainer.max_fault_frac: must be in [0, 1] (1 = never stop for faults), got {t.max_fault_frac}")
+    if t.rollout_hang_timeout_s is not None and t.rollout_hang_timeout_s <= 0:
+        errors.append(f"trainer.rollout_hang_timeout_s: must be > 0 or null (off), got {t.rollout_hang_timeout_s}")
+    if t.worker_restart_timeout_s <= 0:
+        errors.append(f"trainer.worker_restart_timeout_s: must be > 0, got {t.worker_restart_timeout_s}")
     return errors

@@ -8,7 +8,6 @@ Samples whose verifier failed (status error/timeout) are left out of pass@k and 
 """
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from collections import defaultdict
@@ -16,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from config.rl import DataConfig, EvalConfig
-from rl.data import PromptRecord, load_prompts
+from rl.data import PromptRecord, load_prompt_file
 from rl.rollout_dispatch import PendingRollout, collect_and_score, start_rollout
 from rollout.types import SamplingParams
 
@@ -34,9 +33,7 @@ def load_eval_sets(cfg: EvalConfig, data: DataConfig, tokenizer: Any) -> dict[st
     """domain -> its held-out prompts (rows read with the training data's field names; the domain is the file's)."""
     sets = {}
     for domain, path in cfg.files.items():
-        one = dataclasses.replace(data, train_files=[path], domain_weights={domain: 1.0}, default_domain=domain)
-        by_domain, _ = load_prompts(one, tokenizer)
-        records = [dataclasses.replace(r, domain=domain) for r in by_domain[domain]]
+        records, _ = load_prompt_file({"path": path, "domain": domain}, data, tokenizer, key=f"eval.files.{domain}")
         sets[domain] = records[: cfg.max_prompts] if cfg.max_prompts else records
     return sets
 
