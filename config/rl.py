@@ -156,8 +156,22 @@ class AlgoConfig:
 
 
 @dataclass
+class LoraOptions:
+    """LoRA adapters for the actor (rl/lora.py, peft). r = 0: full fine-tuning."""
+
+    r: int = 0
+    alpha: float = 16.0
+    dropout: float = 0.0
+    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
+                                                                 "up_proj", "down_proj"])
+    save_merged: bool = True  # checkpoints/final and step HF exports: the merged model besides adapter/
+
+
+@dataclass
 class ActorConfig(LearnerRoleConfig):
     """The policy learner."""
+
+    lora: LoraOptions = field(default_factory=LoraOptions)
 
 
 @dataclass
@@ -383,6 +397,21 @@ def validate_rl_config(cfg: RLConfig) -> list[str]:
     errors += _validate_batch_split(cfg)
     errors += _validate_trainer(cfg)
     errors += _validate_eval(cfg)
+    errors += _validate_lora(cfg)
+    return errors
+
+
+def _validate_lora(cfg: RLConfig) -> list[str]:
+    lora = cfg.actor.lora
+    errors = []
+    if lora.r < 0 or lora.alpha <= 0 or not 0 <= lora.dropout < 1:
+        errors.append(f"actor.lora: need r >= 0, alpha > 0, 0 <= dropout < 1; got r={lora.r}, alpha={lora.alpha}, "
+                      f"dropout={lora.dropout}")
+    if lora.r > 0 and cfg.actor.zero_stage == 3:
+        errors.append("actor.lora: LoRA runs with ZeRO 0-2 (the adapters are small; the frozen base is not sharded); "
+                      "set actor.zero_stage=2 or actor.lora.r=0")
+    if lora.r > 0 and not lora.target_modules:
+        errors.append("actor.lora.target_modules: empty; name the linear layers to adapt, e.g. [q_proj, v_proj]")
     return errors
 
 

@@ -53,9 +53,16 @@ class Learner:
         model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32, **attn)
         if model_cfg.gradient_checkpointing:
             model.gradient_checkpointing_enable()
+        self.lora = actor_cfg.lora.r > 0
+        if self.lora:  # adapters only train; the reference is the same model with adapters disabled
+            from rl.lora import apply_lora
+
+            model = apply_lora(model, actor_cfg.lora)
+            if model_cfg.gradient_checkpointing:
+                model.enable_input_require_grads()  # checkpointed blocks need an input that requires grad
         self.engine = build_engine(model, actor_cfg, model_cfg.dtype, gas)
         self.ref = None
-        if algo_cfg.kl_coef > 0:  # frozen KL reference: compute dtype, no optimizer, sharded like the actor
+        if algo_cfg.kl_coef > 0 and not self.lora:  # frozen KL reference: compute dtype, no optimizer, sharded like the actor
             ref = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32, **attn)
             self.ref = build_frozen_engine(ref, actor_cfg, model_cfg.dtype)
         self._wplan: list | None = None
@@ -90,6 +97,9 @@ class Learner:
             c = self._to_device(chunk)
             lp, ent = self._logprobs(self.engine, c, with_entropy=True)
             ref = lp if self.ref is None else self._logprobs(self.ref, c)[0]
+            if self.lora and self.algo.kl_coef > 0:
+                with self.engine.module.disable_adapter():
+                    ref = self._logprobs(self.engine, c)[0]
             for dst, src in ((olds, lp), (refs, ref)):
                 full = torch.zeros(len(chunk), width)
                 full[:, : src.shape[1]] = src.float().cpu()
@@ -152,6 +162,8 @@ class Learner:
         self._wplan = weight_plan(source, spec.bucket_mb)
         if self.rank != 0:
             return None
+        if self.lora:
+            log.info("weight sync: merged LoRA weights (base + alpha/r * B A) to every engine")
         self._sender: WeightSender = setup_weight_sender(spec)
         return self._sender.open(spec, source)
 
@@ -170,11 +182,25 @@ class Learner:
         if self.rank == 0:
             self._sender.release()
 
+    def trainable_parameters(self) -> int:
+        return sum(p.numel() for p in self.engine.module.parameters() if p.requires_grad)
+
     def save(self, path: str) -> str:
         """HF-format checkpoint (model + tokenizer) loadable by AutoModelForCausalLM.from_pretrained. Every rank
-        calls it: under ZeRO-3 the weights are gathered bucket by bucket and rank 0 writes each shard."""
+        calls it: under ZeRO-3 the weights are gathered bucket by bucket and rank 0 writes each shard. With LoRA:
+        the adapter in `path/adapter` (peft format) and, with `actor.lora.save_merged`, the merged model in `path`."""
         from transformers import AutoTokenizer
 
+        if self.lora:
+            if self.rank == 0:
+                from rl.lora import merged_state_dict
+
+                self.engine.module.save_pretrained(f"{path}/adapter")
+                if self.cfg.lora.save_merged:
+                    base = self.engine.module.get_base_model()
+                    base.save_pretrained(path, state_dict=merged_state_dict(self.engine.module))
+                    AutoTokenizer.from_pretrained(self.model_path).save_pretrained(path)
+            return path
         source = weight_source(self.engine.module)
         if isinstance(source, Zero3Source):
             save_hf_checkpoint(source, self.engine.module.config, path, self.model_path, writer=self.rank == 0,

@@ -48,4 +48,8 @@ def weight_source(module: torch.nn.Module) -> WeightSource:
     """The right source for a DeepSpeed engine's module: gathered per bucket under ZeRO-3, else the state dict."""
     if any(is_zero3_param(p) for p in module.parameters()):
         return Zero3Source(module)
+    if hasattr(module, "peft_config"):  # LoRA: the engines get merged weights W + (alpha/r) B A (rl/lora.py)
+        from rl.lora import merged_state_dict
+
+        return StateDictSource(without_tied(merged_state_dict(module)))
     return StateDictSource(without_tied(module.state_dict()))
