@@ -8,7 +8,9 @@ softmax. So the checkpoint's config is replaced at load by one that keeps only i
 that adds a logits processor is passed at its neutral value, and the processors transformers builds are checked to
 be temperature and top-p only (`SamplingConfigError` otherwise).
 
-Reported logprob: log_softmax of the processed scores transformers sampled from, at the sampled token. With
+Reported logprob: log_softmax of the processed scores transformers sampled from, at the sampled token, recorded
+step by step on the device by the last logits processor (`SampledLogprobs`): generate never keeps every step's
+[batch, vocab] scores (output_scores would hold T x B x V floats: tens of GB for a 150k vocabulary at batch 256). With
 top_p = 1 that is log_softmax(logits / temperature), exactly the learner's pi_old. With top_p < 1 it is the
 tempered distribution truncated to the nucleus and renormalised: the quantity vLLM reports with
 `logprobs_mode=processed_logprobs` (rollout/vllm_engine.py), so both engines agree; docs/mispo.md says what that
@@ -16,11 +18,20 @@ does to MIS-PO's ratio, and a warning is logged once.
 """
 from __future__ import annotations
 
+import copy
 import logging
 from typing import Any, Mapping
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig, LogitsProcessorList
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    GenerationConfig,
+    LogitsProcessor,
+    LogitsProcessorList,
+    TemperatureLogitsWarper,
+    TopPLogitsWarper,
+)
 
 from rollout.base import Engine, warn_top_p_once
 from rollout.types import Completion, SamplingParams
@@ -40,6 +51,29 @@ SAMPLING_KEYS = {"temperature", "top_p", *NEUTRAL_PROCESSORS}  # reported when a
 SPECIAL_TOKEN_KEYS = ("eos_token_id", "pad_token_id", "bos_token_id", "decoder_start_token_id")
 class SamplingConfigError(RuntimeError):
     """transformers would sample with a logits processor that the reported logprobs do not account for."""
+
+
+class SampledLogprobs(LogitsProcessor):
+    """The last processor of the sampling list (after our temperature/top-p warpers): keeps the log-softmax of the
+    final scores of the current step and, one call later (when the sampled token has joined input_ids), gathers it
+    at that token. `finish(last_tokens)` adds the last step's."""
+
+    def __init__(self) -> None:
+        self.prev: torch.Tensor | None = None
+        self.steps: list[torch.Tensor] = []
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        if self.prev is not None:
+            self.steps.append(self.prev.gather(-1, input_ids[:, -1:])[:, 0])
+        self.prev = torch.log_softmax(scores.float(), dim=-1)
+        return scores
+
+    def finish(self, last_tokens: torch.Tensor) -> torch.Tensor:
+        """[B, T] logprobs of the generated tokens (T = the number of steps generate ran)."""
+        if self.prev is not None:
+            self.steps.append(self.prev.gather(-1, last_tokens[:, None])[:, 0])
+            self.prev = None
+        return torch.stack(self.steps, dim=1) if self.steps else last_tokens.new_zeros((len(last_tokens), 0)).float()
 
 
 class HFEngine(Engine):
@@ -91,7 +125,7 @@ class HFEngine(Engine):
         return GenerationConfig(
             do_sample=not greedy, temperature=1.0 if greedy else params.temperature,
             top_p=1.0 if greedy else params.top_p, max_new_tokens=params.max_new_tokens,
-            eos_token_id=self.stop_ids, pad_token_id=self.pad_id, return_dict_in_generate=True, output_scores=True,
+            eos_token_id=self.stop_ids, pad_token_id=self.pad_id, return_dict_in_generate=True, output_scores=False,
             **NEUTRAL_PROCESSORS, **({"cache_implementation": "static"} if self.static_cache else {}),
         )
 
@@ -150,15 +184,25 @@ class HFEngine(Engine):
         for i, p in enumerate(prompts):  # left padding: generation continues right after each prompt
             input_ids[i, width - len(p):] = torch.tensor(p)
             attention[i, width - len(p):] = 1
+        # transformers puts custom processors before its own warpers, so temperature and top-p run here, in front
+        # of the recorder, and the generation config carries their neutral values
+        recorder = SampledLogprobs()
+        procs: list[LogitsProcessor] = []
+        if gen_cfg.do_sample and gen_cfg.temperature != 1.0:
+            procs.append(TemperatureLogitsWarper(gen_cfg.temperature))
+        if gen_cfg.do_sample and gen_cfg.top_p < 1.0:
+            procs.append(TopPLogitsWarper(gen_cfg.top_p))
+        run_cfg = copy.deepcopy(gen_cfg)
+        run_cfg.temperature, run_cfg.top_p = 1.0, 1.0
         out = self.model.generate(
-            input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device), generation_config=gen_cfg
+            input_ids=input_ids.to(self.device), attention_mask=attention.to(self.device), generation_config=run_cfg,
+            logits_processor=LogitsProcessorList([*procs, recorder]),
         )
         new_tokens = out.sequences[:, width:]
-        # out.scores[t]: [B, V] float32 scores after temperature (and top-p), what step t sampled from. Per step on
-        # the device: never materialise [B, T, V] (large vocabularies) or copy scores to the host.
-        token_lp = torch.stack([
-            torch.log_softmax(step.float(), dim=-1).gather(-1, new_tokens[:, t:t + 1])[:, 0]
-            for t, step in enumerate(out.scores)], dim=1).cpu()
+        token_lp = recorder.finish(new_tokens[:, -1]).cpu()
+        if token_lp.shape[1] != new_tokens.shape[1]:
+            raise RuntimeError(f"recorded {token_lp.shape[1]} logprob steps for {new_tokens.shape[1]} tokens: this "
+                               "transformers version calls logits processors differently; report it")
         new_tokens = new_tokens.cpu()
         return [self._completion(new_tokens[i], token_lp[i]) for i in range(len(prompts))]
 
