@@ -180,3 +180,32 @@ def test_crash_then_hanging_reload_stops(runner):
     assert rep.judged and rep.passed == 0, rep
     assert [c.get("error", "")[:7] for c in rep.cases] == ["candida", "timeout"] + ["not run"] * 4, rep.cases
     assert seconds < 2.0 + 2.5, seconds
+
+
+def test_a_looping_sample_holds_one_slot_for_its_timeout_only(runner):
+    """A busy loop holds its container for about its case timeout (2 s) and no longer; the samples judged
+    meanwhile go through the other container at normal speed (messy batches: scripts/bench/sandboxes.py)."""
+    import threading
+    import time
+
+    loop = "def add(a, b):\n    while True:\n        pass\n"
+    out: dict = {}
+    t = threading.Thread(target=lambda: out.update(zip(("rep", "s"), _timed(runner.io_pairs, loop, ADD))))
+    t.start()
+    time.sleep(0.2)
+    clean, clean_s = [], time.monotonic()
+    while t.is_alive() and len(clean) < 20:
+        clean.append(runner.io_pairs("def add(a, b):\n    return a + b\n", ADD).score)
+    clean_s = time.monotonic() - clean_s
+    t.join()
+    assert out["rep"].judged and out["rep"].reason == "timeout", out["rep"]
+    assert out["s"] < 2.0 + 1.0, out["s"]
+    assert clean == [1.0] * 20 and clean_s < 2.0, (clean, clean_s)
+
+
+def test_default_pool_has_more_judge_slots_than_cores():
+    import os
+
+    from sandboxes.pool import default_pool_size
+
+    assert default_pool_size() >= 2 * (os.cpu_count() or 1)
