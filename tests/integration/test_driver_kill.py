@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from proc_helpers import session_procs
 
 pytestmark = [pytest.mark.ray, pytest.mark.docker, pytest.mark.slow]
 
@@ -25,23 +26,6 @@ def _args(run_dir: Path, steps: int, *extra: str) -> list[str]:
             f"trainer.run_dir={run_dir}", "rollout.prompts_per_step=4", "rollout.samples_per_prompt=4",
             "actor.micro_batch_size=4", "actor.mini_batches=2", "critic.micro_batch_size=4",
             "critic.mini_batches=2", "logging.progress_bar=false", "logging.wandb.mode=disabled", *extra]
-
-
-def _session_procs(sid: int) -> dict[int, str]:
-    """Live (non-zombie) processes of Unix session `sid`: pid -> command line head."""
-    out = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            cmd = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        if int(fields[3]) == sid and fields[0] not in ("Z", "X"):
-            out[int(entry)] = cmd[:60].strip()
-    return out
 
 
 def _containers() -> dict[str, str]:
@@ -71,7 +55,7 @@ class Runs:
 
     def cleanup(self) -> None:
         for proc in self.procs:
-            for pid in _session_procs(proc.pid):
+            for pid in session_procs(proc.pid):
                 self.owner_pids.add(pid)
                 try:
                     os.kill(pid, signal.SIGKILL)
@@ -105,7 +89,7 @@ def _wait(cond, what: str, proc: subprocess.Popen, log: Path, timeout: float = 2
 def _mid_run(runs: Runs, proc: subprocess.Popen, log: Path) -> tuple[dict[int, str], set[str]]:
     """Wait until the run scores code samples in its sandboxes; its processes and their containers."""
     def state():
-        procs = _session_procs(proc.pid)
+        procs = session_procs(proc.pid)
         boxes = _owned_by(procs)
         return (procs, boxes) if boxes and any("RolloutWorker" in c for c in procs.values()) else None
 
@@ -123,7 +107,7 @@ def _reaped_line(proc: subprocess.Popen, log: Path) -> str:
 
 
 def _assert_gone(sid: int, boxes: set[str], after: str) -> None:
-    left = _session_procs(sid)
+    left = session_procs(sid)
     assert not left, f"processes of the killed run (session {sid}) still alive after {after}: {left}"
     still = boxes & set(_containers())
     assert not still, f"sandbox containers of the killed run still exist after {after}: {still}"
@@ -139,7 +123,7 @@ def test_sigkilled_driver_leaves_nothing_after_the_next_start(runs, tmp_path):
     os.killpg(first.pid, signal.SIGKILL)
     first.wait(timeout=30)
     time.sleep(2)
-    print(f"\nprocess group killed; 2 s later: processes {sorted(_session_procs(first.pid).values())}, "
+    print(f"\nprocess group killed; 2 s later: processes {sorted(session_procs(first.pid).values())}, "
           f"containers {len(boxes1 & set(_containers()))}/{len(boxes1)}")
 
     # 2. the next start removes what is left, before it starts Ray; then only its driver pid is killed mid-run
@@ -152,7 +136,7 @@ def test_sigkilled_driver_leaves_nothing_after_the_next_start(runs, tmp_path):
     os.kill(second.pid, signal.SIGKILL)
     second.wait(timeout=30)
     time.sleep(2)
-    left2 = _session_procs(second.pid)
+    left2 = session_procs(second.pid)
     print(f"driver pid killed; 2 s later: processes {sorted(left2.values())}, "
           f"containers {len(boxes2 & set(_containers()))}/{len(boxes2)}")
 
@@ -165,7 +149,7 @@ def test_sigkilled_driver_leaves_nothing_after_the_next_start(runs, tmp_path):
     _assert_gone(second.pid, boxes2, "the next start")
     assert third.wait(timeout=240) == 0, log3.read_text()[-3000:]
     deadline = time.monotonic() + 15  # a clean exit (ray.shutdown) leaves nothing either
-    while (left3 := _session_procs(third.pid)) and time.monotonic() < deadline:
+    while (left3 := session_procs(third.pid)) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not left3, f"processes left after a clean exit: {left3}"
     print(f"three starts in {time.monotonic() - t0:.0f} s")

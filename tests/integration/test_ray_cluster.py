@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 
 import pytest
+from proc_helpers import session_procs
 
 pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
@@ -37,23 +38,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def _session_procs(sid: int) -> dict[int, str]:
-    """Live (non-zombie) processes of Unix session `sid`: pid -> command line head."""
-    out = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            cmd = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2:].split()
-        if int(fields[3]) == sid and fields[0] not in ("Z", "X"):
-            out[int(entry)] = cmd[:60].strip()
-    return out
 
 
 class Node:
@@ -72,7 +56,7 @@ class Node:
 
     def kill(self) -> list[str]:
         """SIGKILL every process of the node (raylet, agents, workers): a crashed machine."""
-        procs = _session_procs(self.proc.pid)
+        procs = session_procs(self.proc.pid)
         for pid in procs:
             try:
                 os.kill(pid, signal.SIGKILL)
