@@ -28,14 +28,17 @@ MIRROR = os.environ.get("MISPO_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 
 @dataclass(frozen=True)
 class ImageSpec:
-    """name: short name used in configs (`sandbox.image`); packages: Debian packages on top of minbase."""
+    """name: short name used in configs (`sandbox.image`); packages: Debian packages on top of minbase; suite:
+    the Debian release (bookworm: Python 3.11, trixie: Python 3.13); python: its python3 version."""
 
     name: str
     packages: tuple[str, ...]
+    suite: str = SUITE
+    python: str = "3.11"
 
     def digest(self) -> str:
         h = hashlib.sha256()
-        h.update(f"{SUITE}|{' '.join(sorted(self.packages))}".encode())
+        h.update(f"{self.suite}|{' '.join(sorted(self.packages))}".encode())
         h.update(DOCKERFILE.read_bytes())
         for f in sorted(HARNESS.rglob("*")):
             if f.is_file() and "__pycache__" not in f.parts:
@@ -43,7 +46,7 @@ class ImageSpec:
         return h.hexdigest()[:12]
 
     def base_digest(self) -> str:
-        return hashlib.sha256(f"{SUITE}|{' '.join(sorted(self.packages))}".encode()).hexdigest()[:12]
+        return hashlib.sha256(f"{self.suite}|{' '.join(sorted(self.packages))}".encode()).hexdigest()[:12]
 
     @property
     def tag(self) -> str:
@@ -54,9 +57,12 @@ class ImageSpec:
         return f"mispo/base-{self.name}:{self.base_digest()}"
 
 
+TERMINAL_PACKAGES = ("bash", "coreutils", "procps", "tmux", "python3", "python3-pytest", "python3-pip")
 IMAGES: dict[str, ImageSpec] = {
     "python": ImageSpec("python", ("python3",)),
-    "terminal": ImageSpec("terminal", ("bash", "coreutils", "procps", "tmux", "python3", "python3-pytest")),
+    "terminal": ImageSpec("terminal", TERMINAL_PACKAGES),
+    # Terminal-Bench's python-3-13 base (and python:3.13 FROMs): Debian trixie ships CPython 3.13
+    "terminal-py313": ImageSpec("terminal-py313", TERMINAL_PACKAGES, suite="trixie", python="3.13"),
 }
 
 
@@ -87,8 +93,8 @@ def _debootstrap_base(spec: ImageSpec) -> None:
     with tempfile.TemporaryDirectory(prefix="mispo-rootfs-") as tmp:
         root = Path(tmp) / "rootfs"
         cmd = ["debootstrap", "--variant=minbase", f"--include={','.join(spec.packages)}",
-               f"--cache-dir={cache}", SUITE, str(root), MIRROR]
-        print(f"[images] {spec.name}: debootstrap {' '.join(spec.packages)} (about a minute)", flush=True)
+               f"--cache-dir={cache}", spec.suite, str(root), MIRROR]
+        print(f"[images] {spec.name}: debootstrap {spec.suite} {' '.join(spec.packages)} (about a minute)", flush=True)
         res = subprocess.run(cmd, capture_output=True, text=True)
         if res.returncode != 0:
             raise RuntimeError(f"debootstrap failed for image {spec.name!r}:\n{res.stdout[-2000:]}{res.stderr[-2000:]}")

@@ -14,7 +14,9 @@ class SandboxLimits:
     file_size_mb: largest file a process may write; tmpfs_mb: size of each writable dir; wall_s: host-enforced
     deadline of one exec; output_bytes: stdout/stderr kept per exec (the rest is dropped and flagged);
     runtime: None (runc) or "runsc" (gVisor); read_only_root: root filesystem read-only (writable dirs are tmpfs);
-    writable_dirs: the tmpfs mounts, owned by the sandbox user; exec_dirs: which of them allow exec."""
+    writable_dirs: the tmpfs mounts, owned by the sandbox user; exec_dirs: which of them allow exec;
+    user: the container's user ("uid:gid"); cap_add: capabilities kept (all others are dropped); workdir/home:
+    the container's working dir and HOME (default: the first writable dir)."""
 
     memory_mb: int = 512
     cpus: float = 1.0
@@ -27,6 +29,10 @@ class SandboxLimits:
     read_only_root: bool = True
     writable_dirs: tuple[str, ...] = ("/work", "/tmp")
     exec_dirs: tuple[str, ...] = ()
+    user: str = f"{SANDBOX_UID}:{SANDBOX_UID}"
+    cap_add: tuple[str, ...] = ()
+    workdir: str | None = None
+    home: str | None = None
 
     def __post_init__(self) -> None:
         if self.runtime not in (None, "runc", "runsc"):
@@ -39,8 +45,9 @@ class SandboxLimits:
 
 
 def container_kwargs(image: str, limits: SandboxLimits, labels: dict[str, str], judge_dir: bool) -> dict[str, Any]:
-    """docker SDK `containers.run` keyword arguments: no network, no capabilities, no new privileges, non-root,
-    read-only root with tmpfs work dirs, pid/memory/CPU/file-size limits, no host mounts."""
+    """docker SDK `containers.run` keyword arguments: no network, no capabilities (but `cap_add`), no new
+    privileges, non-root unless `user` says otherwise, read-only root (unless turned off) with tmpfs work dirs,
+    pid/memory/CPU/file-size limits, no host mounts."""
     import docker
 
     tmpfs = {}
@@ -54,13 +61,13 @@ def container_kwargs(image: str, limits: SandboxLimits, labels: dict[str, str], 
     kwargs: dict[str, Any] = dict(
         image=image, command=["sleep", "infinity"], detach=True, labels=labels,
         network_mode="none", network_disabled=True, read_only=limits.read_only_root, tmpfs=tmpfs,
-        user=f"{SANDBOX_UID}:{SANDBOX_UID}", cap_drop=["ALL"], security_opt=["no-new-privileges"],
+        user=limits.user, cap_drop=["ALL"], cap_add=list(limits.cap_add) or None, security_opt=["no-new-privileges"],
         pids_limit=limits.pids, mem_limit=f"{limits.memory_mb}m", memswap_limit=f"{limits.memory_mb}m",
-        nano_cpus=int(limits.cpus * 1e9), hostname="sandbox", working_dir=limits.writable_dirs[0],
+        nano_cpus=int(limits.cpus * 1e9), hostname="sandbox", working_dir=limits.workdir or limits.writable_dirs[0],
         ulimits=[docker.types.Ulimit(name="fsize", soft=fsize, hard=fsize),
                  docker.types.Ulimit(name="nofile", soft=256, hard=256),
                  docker.types.Ulimit(name="core", soft=0, hard=0)],
-        environment={"HOME": limits.writable_dirs[0], "LANG": "C.UTF-8"},
+        environment={"HOME": limits.home or limits.writable_dirs[0], "LANG": "C.UTF-8"},
     )
     if limits.runtime and limits.runtime != "runc":
         kwargs["runtime"] = limits.runtime

@@ -35,16 +35,18 @@ def _clip(data: bytes, budget: int) -> tuple[str, bool]:
 
 
 class Shell:
-    """Runs commands as the sandbox user in `workdir`. Commands run through `eval` with stdin from /dev/null, so
-    a command that reads stdin cannot swallow the protocol."""
+    """Runs commands as `user` (the sandbox user by default) in `workdir`. Commands run through `eval` with stdin
+    from /dev/null, so a command that reads stdin cannot swallow the protocol."""
 
-    def __init__(self, sb: Sandbox, workdir: str = "/app", output_bytes: int = 16384) -> None:
-        self.sb, self.workdir, self.output_bytes = sb, workdir, output_bytes
+    def __init__(self, sb: Sandbox, workdir: str = "/app", output_bytes: int = 16384, user: str = str(SANDBOX_UID),
+                 home: str | None = None) -> None:
+        self.sb, self.workdir, self.output_bytes, self.user = sb, workdir, output_bytes, user
+        self.home = home or workdir
         self._open()
 
     def _open(self) -> None:
-        _, self.raw = self.sb.open_exec(BASH, user=str(SANDBOX_UID), workdir=self.workdir,
-                                        environment={"TERM": "dumb", "HOME": self.workdir, "PS1": "", "PS2": ""})
+        _, self.raw = self.sb.open_exec(BASH, user=self.user, workdir=self.workdir,
+                                        environment={"TERM": "dumb", "HOME": self.home, "PS1": "", "PS2": ""})
         # head and tail of the output are kept (the marker is at the very end); _clip trims to the budget
         self.reader = FrameReader(self.raw, self.output_bytes, keep_tail=True)
 
@@ -73,12 +75,12 @@ class Shell:
         return CommandResult(text, code, False, clipped or truncated_stream, time.monotonic() - start)
 
     def restart(self) -> None:
-        """Kill every process of the sandbox user (the shell included) and open a fresh shell."""
+        """Kill every process of the shell's user (the shell included) and open a fresh shell."""
         try:
             self.raw.close()
         except OSError:
             pass
-        self.sb.exec(["/bin/kill", "-9", "-1"], user=str(SANDBOX_UID), timeout=10)
+        self.sb.exec(["/bin/kill", "-9", "-1"], user=self.user, timeout=10)
         self._open()
 
     def close(self) -> None:

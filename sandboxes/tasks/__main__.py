@@ -1,5 +1,6 @@
 """`python -m sandboxes.tasks run TASK_DIR --agent oracle|noop` prints one JSON object (reward, passed, total,
-status, ...). `validate TASK_DIR...` checks that oracle scores 1 and noop scores 0 for each task."""
+status, ...). `validate TASK_DIR...` checks, for each task, that its packages resolve and its image builds
+offline, and that oracle scores 1 and noop scores 0; a task that fails says why, the others still run."""
 from __future__ import annotations
 
 import argparse
@@ -8,6 +9,7 @@ import sys
 import time
 
 from sandboxes.tasks.spec import TaskError, TaskSpec, load_task
+from sandboxes.tasks.task_image import describe, network_urls
 from sandboxes.terminal_env import TerminalEnv
 
 
@@ -19,8 +21,8 @@ def run_episode(env: TerminalEnv, task: TaskSpec, agent: str) -> dict:
     if agent == "oracle":
         if not task.solution:
             raise TaskError(f"{task.path}: no solution.sh / solution.yaml for --agent oracle")
-        for command in task.solution:
-            obs = env.step(command)
+        for step in task.solution:
+            obs = env.type_keys(step) if step.keystrokes else env.step(step.command, timeout=step.max_timeout_s)
             steps.append({"exit_code": obs.exit_code, "timed_out": obs.timed_out})
     report = env.finish()
     return {"task": task.name, "format": task.format, "agent": agent, **report.as_dict(), "turns": len(steps),
@@ -56,12 +58,24 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         bad = 0
         for path in args.tasks:
-            task = load_task(path)
-            oracle, noop = run_episode(env, task, "oracle"), run_episode(env, task, "noop")
+            try:
+                task = load_task(path)
+                packages = describe(task)
+                oracle, noop = run_episode(env, task, "oracle"), run_episode(env, task, "noop")
+            except TaskError as exc:
+                bad += 1
+                row = {"task": str(path), "ok": False, "error": str(exc)}
+                try:
+                    row["network_urls"] = network_urls(load_task(path))
+                except TaskError:
+                    pass
+                print(json.dumps(row), flush=True)
+                continue
             ok = oracle["reward"] == 1.0 and noop["reward"] == 0.0
             bad += not ok
             print(json.dumps({"task": task.name, "ok": ok, "oracle": oracle["reward"], "noop": noop["reward"],
-                              "oracle_status": oracle["status"]}))
+                              "oracle_status": oracle["status"], "packages": packages,
+                              "seconds": round(oracle["seconds"] + noop["seconds"], 1)}), flush=True)
         return 1 if bad else 0
     except TaskError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -7,7 +7,10 @@ Our format (docs/tasks.md):
     solution.sh    reference solution (run by `--agent oracle`)
     tests/         hidden pytest files, copied in only after the episode
 Terminal-Bench 0.2.x: task.yaml (instruction, max_agent_timeout_sec, max_test_timeout_sec), Dockerfile,
-run-tests.sh (not run: it downloads uv; we run the sandbox's own pytest), solution.sh or solution.yaml, tests/.
+run-tests.sh (not run: it downloads uv; its test requirements are installed at build time and the tests run with
+our pytest runner), solution.sh or solution.yaml (keystrokes with waits), tests/. The agent is root, as there.
+Both formats accept `agent_user` (sandbox | root) and `keep_processes` (whether what the agent started keeps
+running while the tests run) in task.yaml.
 """
 from __future__ import annotations
 
@@ -39,6 +42,20 @@ class TaskLimits:
     pids: int = 128
 
 
+@dataclass(frozen=True)
+class SolutionStep:
+    """One reference-solution step. solution.sh is one blocking step; a Terminal-Bench solution.yaml entry is
+    typed into a terminal: `block` waits for the command to finish (up to max_timeout_s), otherwise the oracle
+    waits min_timeout_s and types the next entry (which a still-running program then reads)."""
+
+    command: str
+    block: bool = True
+    min_timeout_s: float = 0.0
+    max_timeout_s: float = 180.0
+    append_enter: bool = True
+    keystrokes: bool = False   # True for solution.yaml entries (run through a terminal, not the command shell)
+
+
 @dataclass
 class TaskSpec:
     name: str
@@ -49,8 +66,10 @@ class TaskSpec:
     dockerfile: str | None = None     # text of the task's Dockerfile (FROM mapped at build time)
     seed_files: dict[str, bytes] = field(default_factory=dict)
     tests: dict[str, bytes] = field(default_factory=dict)
-    solution: list[str] = field(default_factory=list)   # oracle commands, one shell step each
+    solution: list[SolutionStep] = field(default_factory=list)
     limits: TaskLimits = TaskLimits()
+    agent_user: str = "sandbox"       # "sandbox" (uid 1000, read-only root) | "root" (Terminal-Bench's convention)
+    keep_processes: bool = False      # the agent's processes keep running while the tests run
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -100,20 +119,45 @@ def load_task(path: str | Path) -> TaskSpec:
     else:
         limits = _limits(meta.get("limits", {}) or {}, meta_path)
     seed = _files_under(root / "environment") if (root / "environment").is_dir() else {}
+    agent_user = str(meta.get("agent_user", "root" if tb else "sandbox"))
+    if agent_user not in ("sandbox", "root"):
+        raise TaskError(f"{meta_path}: agent_user must be 'sandbox' or 'root', got {agent_user!r}")
+    keep = meta.get("keep_processes", tb)
+    if not isinstance(keep, bool):
+        raise TaskError(f"{meta_path}: keep_processes must be true or false, got {keep!r}")
+    if agent_user == "root" and dockerfile is None:
+        raise TaskError(f"{meta_path}: agent_user root needs a Dockerfile (the task gets its own writable image)")
     return TaskSpec(name=str(meta.get("name", root.name)), path=root, format="terminal-bench" if tb else "mispo",
                     instruction=meta["instruction"].strip(), image=str(meta.get("image", "terminal")),
-                    dockerfile=dockerfile, seed_files=seed, tests=tests, solution=_solution(root), limits=limits)
+                    dockerfile=dockerfile, seed_files=seed, tests=tests, solution=_solution(root, limits),
+                    limits=limits, agent_user=agent_user, keep_processes=keep)
 
 
-def _solution(root: Path) -> list[str]:
+STEP_KEYS = {"command", "min_timeout_sec", "max_timeout_sec", "block", "append_enter"}
+
+
+def _solution(root: Path, limits: TaskLimits) -> list[SolutionStep]:
     if (root / "solution.sh").is_file():
-        return [(root / "solution.sh").read_text()]
-    if (root / "solution.yaml").is_file():
-        steps = yaml.safe_load((root / "solution.yaml").read_text()) or []
-        if not isinstance(steps, list) or not all(isinstance(s, dict) and "command" in s for s in steps):
-            raise TaskError(f"{root / 'solution.yaml'}: expected a list of {{command: ...}} entries")
-        return [str(s["command"]) for s in steps]
-    return []
+        return [SolutionStep((root / "solution.sh").read_text(), max_timeout_s=limits.wall_s)]
+    path = root / "solution.yaml"
+    if not path.is_file():
+        return []
+    try:
+        steps = yaml.safe_load(path.read_text()) or []
+    except yaml.YAMLError as exc:
+        raise TaskError(f"{path}: not valid YAML ({exc})") from exc
+    if not isinstance(steps, list) or not all(isinstance(s, dict) and "command" in s for s in steps):
+        raise TaskError(f"{path}: expected a list of {{command: ..., block: ..., min_timeout_sec: ...}} entries")
+    out = []
+    for i, s in enumerate(steps):
+        bad = sorted(set(s) - STEP_KEYS)
+        if bad:
+            raise TaskError(f"{path}: entry {i} has unknown keys {bad}; known: {sorted(STEP_KEYS)}")
+        out.append(SolutionStep(str(s["command"]), block=bool(s.get("block", False)),
+                                min_timeout_s=float(s.get("min_timeout_sec", 0.0)),
+                                max_timeout_s=float(s.get("max_timeout_sec", 180.0)),
+                                append_enter=bool(s.get("append_enter", True)), keystrokes=True))
+    return out
 
 
 def build_context_files(task: TaskSpec) -> dict[str, bytes]:
