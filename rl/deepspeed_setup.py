@@ -60,7 +60,10 @@ def deepspeed_config(cfg: LearnerRoleConfig, dtype: str, gas: int, total_steps: 
         "wall_clock_breakdown": False,
     }
     if getattr(cfg, "offload", "none") != "none":
-        config["zero_force_ds_cpu_optimizer"] = False  # torch AdamW on the offloaded fp32 master weights (no JIT op)
+        if getattr(cfg, "cpu_adam", False):   # DeepSpeedCPUAdam (JIT-built), required for a partial offload ratio
+            config["optimizer"]["params"]["torch_adam"] = False
+        else:
+            config["zero_force_ds_cpu_optimizer"] = False  # torch AdamW on the offloaded fp32 master weights
     return config
 
 
@@ -74,6 +77,8 @@ def zero_config(cfg: LearnerRoleConfig, with_optimizer: bool = True) -> dict[str
         zero["stage3_param_persistence_threshold"] = getattr(cfg, "zero3_param_persistence_threshold", 100_000)
     if offload in ("optimizer", "all") and with_optimizer:
         zero["offload_optimizer"] = {"device": "cpu", "pin_memory": pin}
+        if getattr(cfg, "offload_ratio", 1.0) < 1.0:
+            zero["offload_optimizer"]["ratio"] = cfg.offload_ratio
     if offload == "all":
         zero["offload_param"] = {"device": "cpu", "pin_memory": pin}
     return zero

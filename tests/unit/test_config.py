@@ -160,7 +160,23 @@ def test_baseline_objective_settings_reach_the_learner():
     params = objective_params(cfg.algo)
     assert params.icepop_bounds == (0.4, 4.0) and params.gspo_mispo_eps == (2e-4, 3e-4)
     for bad in (["algo.icepop_bounds=[1.5,4.0]"], ["algo.gspo_mispo_eps=[1.5,0.1]"], ["actor.offload=all"],
-                ["actor.zero_stage=4"], ["critic.offload=disk"]):
+                ["actor.zero_stage=4"], ["critic.offload=disk"], ["actor.offload_ratio=1.5"],
+                ["actor.zero_stage=3", "actor.offload=optimizer", "actor.offload_ratio=0.5"]):
         with pytest.raises(ConfigError) as err:
             load_config(RLConfig, "mispo_math_code.yaml", bad, validate_rl_config)
         assert bad[0].split("=")[0] in str(err.value)
+
+
+def test_partial_optimizer_offload_reaches_deepspeed():
+    from rl.deepspeed_setup import deepspeed_config
+
+    cfg = load_config(RLConfig, "mispo_math_code.yaml", ["actor.zero_stage=3", "actor.offload=optimizer",
+                                                        "actor.cpu_adam=true", "actor.offload_ratio=0.4"],
+                      validate_rl_config)
+    ds = deepspeed_config(cfg.actor, "bfloat16", 1)
+    assert ds["zero_optimization"]["offload_optimizer"]["ratio"] == 0.4
+    assert ds["optimizer"]["params"]["torch_adam"] is False and "zero_force_ds_cpu_optimizer" not in ds
+    plain = deepspeed_config(load_config(RLConfig, "mispo_math_code.yaml", ["actor.zero_stage=3",
+                                                                            "actor.offload=optimizer"],
+                                         validate_rl_config).actor, "bfloat16", 1)
+    assert "ratio" not in plain["zero_optimization"]["offload_optimizer"] and plain["zero_force_ds_cpu_optimizer"] is False
