@@ -64,6 +64,7 @@ class TaskSpec:
     instruction: str
     image: str = "terminal"           # a sandboxes.images name, or replaced by the built task image
     dockerfile: str | None = None     # text of the task's Dockerfile (FROM mapped at build time)
+    context: str = "."                # its build context, relative to the task dir (docker-compose build.context)
     seed_files: dict[str, bytes] = field(default_factory=dict)
     tests: dict[str, bytes] = field(default_factory=dict)
     solution: list[SolutionStep] = field(default_factory=list)
@@ -109,7 +110,9 @@ def load_task(path: str | Path) -> TaskSpec:
     tests = _files_under(tests_dir) if tests_dir.is_dir() else {}
     if not any(n.startswith("test") and n.endswith(".py") for n in (Path(t).name for t in tests)):
         raise TaskError(f"{tests_dir}: no pytest file (tests/test_*.py); hidden tests decide the reward")
-    dockerfile = (root / "Dockerfile").read_text() if (root / "Dockerfile").is_file() else None
+    context, dockerfile_name = _compose_build(root)
+    dockerfile_path = root / context / dockerfile_name
+    dockerfile = dockerfile_path.read_text() if dockerfile_path.is_file() else None
     tb = (root / "run-tests.sh").is_file() or "max_agent_timeout_sec" in meta
     if tb:
         limits = TaskLimits(wall_s=float(meta.get("max_agent_timeout_sec", 360.0)),
@@ -129,8 +132,24 @@ def load_task(path: str | Path) -> TaskSpec:
         raise TaskError(f"{meta_path}: agent_user root needs a Dockerfile (the task gets its own writable image)")
     return TaskSpec(name=str(meta.get("name", root.name)), path=root, format="terminal-bench" if tb else "mispo",
                     instruction=meta["instruction"].strip(), image=str(meta.get("image", "terminal")),
-                    dockerfile=dockerfile, seed_files=seed, tests=tests, solution=_solution(root, limits),
+                    dockerfile=dockerfile, context=context, seed_files=seed, tests=tests, solution=_solution(root, limits),
                     limits=limits, agent_user=agent_user, keep_processes=keep)
+
+
+def _compose_build(root: Path) -> tuple[str, str]:
+    """(context dir, Dockerfile name) of the `client` service in docker-compose.yaml, as Terminal-Bench builds it;
+    (".", "Dockerfile") without one."""
+    for name in ("docker-compose.yaml", "docker-compose.yml"):
+        if (root / name).is_file():
+            compose = _read_yaml(root / name)
+            build = ((compose.get("services") or {}).get("client") or {}).get("build") or {}
+            if isinstance(build, str):
+                build = {"context": build}
+            context = str(build.get("context", ".")).strip("/") or "."
+            if context.startswith("..") or Path(context).is_absolute():
+                raise TaskError(f"{root / name}: build context {context!r} is outside the task directory")
+            return context, str(build.get("dockerfile", "Dockerfile"))
+    return ".", "Dockerfile"
 
 
 STEP_KEYS = {"command", "min_timeout_sec", "max_timeout_sec", "block", "append_enter"}
@@ -161,10 +180,12 @@ def _solution(root: Path, limits: TaskLimits) -> list[SolutionStep]:
 
 
 def build_context_files(task: TaskSpec) -> dict[str, bytes]:
-    """Files a task image may COPY: the task dir minus tests, solutions and harness files (never baked in)."""
+    """Files a task image may COPY: its build context (the task dir, or docker-compose's build.context) minus
+    tests, solutions and harness files (never baked in)."""
     out = {}
-    for p in sorted(task.path.rglob("*")):
-        rel = p.relative_to(task.path)
+    base = task.path / task.context
+    for p in sorted(base.rglob("*")):
+        rel = p.relative_to(base)
         if p.is_file() and rel.parts[0] not in HIDDEN and rel.parts[0] != "Dockerfile":
             out[rel.as_posix()] = p.read_bytes()
     return out

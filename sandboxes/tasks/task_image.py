@@ -197,7 +197,7 @@ def render_dockerfile(task: TaskSpec, image_map: dict[str, str]) -> tuple[str, l
 
 def _mode(task: TaskSpec, name: str) -> int:
     """A build-context file's mode: the task file's own (COPY keeps it: executables stay executable)."""
-    src = task.path / name
+    src = task.path / task.context / name
     if not name.startswith(".mispo-mirror/") and src.is_file():
         return src.stat().st_mode & 0o7777
     return 0o755 if name.endswith(".sh") else 0o644

@@ -119,3 +119,22 @@ def test_tamper_check_flags_the_judges_python_not_site_dirs():
     assert tampered_paths(diff) == ["/opt/mispo-judge/site/_pytest/runner.py", "/usr/bin/python3.13",
                                     "/usr/lib/python3.13/json/__init__.py"]
     assert tampered_paths([{"Path": "/app/x", "Kind": 1}]) == [] and tampered_paths(None) == []
+
+
+def test_compose_build_context_is_where_the_dockerfile_lives(tmp_path):
+    d = _tb_task(tmp_path, ("solution.sh", "true\n"))
+    (d / "Dockerfile").unlink()
+    (d / "client").mkdir()
+    (d / "client" / "Dockerfile").write_text("FROM ghcr.io/laude-institute/t-bench/ubuntu-24-04:20250624\n"
+                                             "COPY data.txt .\n")
+    (d / "client" / "data.txt").write_text("x\n")
+    (d / "docker-compose.yaml").write_text("services:\n  client:\n    build:\n      context: client\n"
+                                           "      dockerfile: Dockerfile\n")
+    from sandboxes.tasks.spec import build_context_files
+
+    task = load_task(d)
+    assert task.context == "client" and "COPY data.txt" in task.dockerfile
+    assert set(build_context_files(task)) == {"data.txt"}
+    (d / "docker-compose.yaml").write_text("services:\n  client:\n    build:\n      context: ../elsewhere\n")
+    with pytest.raises(TaskError, match="outside the task directory"):
+        load_task(d)
