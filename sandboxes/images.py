@@ -134,10 +134,31 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("names", nargs="*", default=sorted(IMAGES))
     b.add_argument("--force", action="store_true", help="rebuild even when the tag exists")
     args = parser.parse_args(argv)
-    for name in args.names:
-        tag = build_image(image_spec(name), force=args.force)
-        print(f"[images] {name}: {tag}")
+    build_all([image_spec(n) for n in args.names], force=args.force)
     return 0
+
+
+def build_all(specs: list[ImageSpec], force: bool = False) -> dict[str, str]:
+    """Build several images: one thread per Debian suite (images of one suite share debootstrap's .deb cache, so
+    they build one after another; different suites download and unpack in parallel)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    by_suite: dict[str, list[ImageSpec]] = {}
+    for spec in specs:
+        by_suite.setdefault(spec.suite, []).append(spec)
+
+    def run(group: list[ImageSpec]) -> dict[str, str]:
+        out = {}
+        for spec in group:
+            out[spec.name] = build_image(spec, force=force)
+            print(f"[images] {spec.name}: {out[spec.name]}", flush=True)
+        return out
+
+    tags: dict[str, str] = {}
+    with ThreadPoolExecutor(max_workers=len(by_suite) or 1) as pool:
+        for result in pool.map(run, by_suite.values()):
+            tags.update(result)
+    return tags
 
 
 if __name__ == "__main__":

@@ -60,7 +60,7 @@ def container_kwargs(image: str, limits: SandboxLimits, labels: dict[str, str], 
     fsize = limits.file_size_mb * 1024 * 1024
     kwargs: dict[str, Any] = dict(
         image=image, command=["sleep", "infinity"], detach=True, labels=labels,
-        network_mode="none", network_disabled=True, read_only=limits.read_only_root, tmpfs=tmpfs,
+        network_mode="none", read_only=limits.read_only_root, tmpfs=tmpfs,  # loopback only (+ /etc/hosts: localhost)
         user=limits.user, cap_drop=["ALL"], cap_add=list(limits.cap_add) or None, security_opt=["no-new-privileges"],
         pids_limit=limits.pids, mem_limit=f"{limits.memory_mb}m", memswap_limit=f"{limits.memory_mb}m",
         nano_cpus=int(limits.cpus * 1e9), hostname="sandbox", working_dir=limits.workdir or limits.writable_dirs[0],

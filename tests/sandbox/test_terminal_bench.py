@@ -72,6 +72,8 @@ def test_root_agent_workdir_and_offline_mirror(env, tmp_path):
         assert env.step("python -c \"import urllib.request as u; u.urlopen('http://deb.debian.org', timeout=3)\""
                         ).exit_code != 0
         assert env.step("apt-get update -q && apt-get install -y -q sqlite3").exit_code == 0
+        assert env.step("python -c \"import socket; print(socket.getaddrinfo('localhost', 80)[0][4][0])\""
+                        ).output.strip() in ("127.0.0.1", "::1")   # loopback and localhost, as TB has them
         assert env.step("pip install mispo-not-in-mirror").exit_code != 0
         assert env.step("echo 42 > answer.txt").exit_code == 0
     finally:
