@@ -94,11 +94,17 @@ def requested_python(image: str) -> str | None:
 
 @dataclass
 class TaskDeps:
-    """What a task installs, by when: build (Dockerfile RUN), tests (run-tests.sh, tests/*.sh), solution."""
+    """What a task installs, by when: build (Dockerfile RUN), tests (run-tests.sh, tests/*.sh), solution; and
+    whether its build or solution uses uv (installed from PyPI into the image, as astral's installer would)."""
 
     build: deps_mod.Deps
     tests: deps_mod.Deps
     solution: deps_mod.Deps
+    uv: bool = False
+
+
+UV_VERSION = "0.7.13"   # the version Terminal-Bench's scripts install
+USES_UV = re.compile(r"\buvx?\s+(add|pip|run|init|sync|venv|lock|tool|python)\b|astral\.sh/uv")
 
 
 def task_deps(task: TaskSpec) -> TaskDeps:
@@ -113,8 +119,10 @@ def task_deps(task: TaskSpec) -> TaskDeps:
     if task.format == "terminal-bench" and not any(re.match(r"^pytest\b", r) and not r.startswith("pytest-")
                                                    for r in tests.pip):
         tests.pip.insert(0, TB_PYTEST)
-    solution = deps_mod.parse_shell(deps_mod.solution_text(task.solution), files)
-    return TaskDeps(build, tests, solution)
+    solution_text = deps_mod.solution_text(task.solution)
+    solution = deps_mod.parse_shell(solution_text, files)
+    uv = bool(USES_UV.search(deps_mod.dockerfile_run_text(task.dockerfile or "") + "\n" + solution_text))
+    return TaskDeps(build, tests, solution, uv)
 
 
 def _dpkg_status(tag: str) -> str:
@@ -138,8 +146,11 @@ def build_mirror(task: TaskSpec, base: MappedBase, found: TaskDeps) -> dict[str,
               "from PyPI instead", flush=True)
     spec = base.spec
     files: dict[str, bytes] = {}
-    for group in (found.build, found.tests, found.solution):
-        wheels = mirror.resolve_wheels(sorted(group.pip), spec.python, spec.suite, task.name)
+    groups = [sorted(g.pip) for g in (found.build, found.tests, found.solution)]
+    if found.uv:
+        groups.append([f"uv=={UV_VERSION}"])
+    for group in groups:
+        wheels = mirror.resolve_wheels(group, spec.python, spec.suite, task.name)
         for whl in sorted(wheels.glob("*.whl")):
             files[f".mispo-mirror/wheels/{whl.name}"] = whl.read_bytes()
     apt = sorted({*found.build.apt, *found.tests.apt, *found.solution.apt})
@@ -150,7 +161,13 @@ def build_mirror(task: TaskSpec, base: MappedBase, found: TaskDeps) -> dict[str,
     return files
 
 
-def setup_script(base: MappedBase, judge_requirements: list[str]) -> str:
+UV_ENV = """#!/bin/sh
+# what astral's uv installer leaves in ~/.local/bin/env: put ~/.local/bin on PATH
+case ":${PATH}:" in *:"$HOME/.local/bin":*) ;; *) export PATH="$HOME/.local/bin:$PATH" ;; esac
+"""
+
+
+def setup_script(base: MappedBase, judge_requirements: list[str], uv: bool = False) -> str:
     """Shell run as root right after each mapped FROM: the base image's conventions and the offline mirror."""
     lines = ["set -e",
              "rm -rf /etc/apt/sources.list /etc/apt/sources.list.d && mkdir -p /etc/apt/sources.list.d",
@@ -161,6 +178,14 @@ def setup_script(base: MappedBase, judge_requirements: list[str]) -> str:
     if any(fnmatch.fnmatch(base.source, p) for p in PYTHON_FLAVOUR):
         lines += ["rm -f /usr/lib/python3*/EXTERNALLY-MANAGED",
                   "ln -sf /usr/bin/python3 /usr/local/bin/python && ln -sf /usr/bin/pip3 /usr/local/bin/pip"]
+    if uv:   # uv from the mirror where astral's installer puts it; resolving from the mirror only
+        lines += [f"python3 -m pip install -q --no-index --find-links {MIRROR_DIR}/wheels --target /opt/mispo-uv "
+                  f"--break-system-packages --no-warn-script-location uv=={UV_VERSION}",
+                  "mkdir -p /root/.local/bin /etc/uv",
+                  "ln -sf /opt/mispo-uv/bin/uv /opt/mispo-uv/bin/uvx /root/.local/bin/",
+                  f"cp {MIRROR_DIR}/uv-env /root/.local/bin/env",
+                  f"printf 'no-index = true\\nfind-links = [\"{MIRROR_DIR}/wheels\"]\\npython-downloads = \"never\"\\n"
+                  "python-preference = \"only-system\"\\n' > /etc/uv/uv.toml"]
     if judge_requirements:
         lines.append(f"python3 -m pip install -q --no-index --find-links {MIRROR_DIR}/wheels --target {JUDGE_SITE} "
                      "--break-system-packages --no-warn-script-location --no-compile "
@@ -218,12 +243,15 @@ def task_image(task: TaskSpec, image_map: dict[str, str] | None = None) -> str:
     judge = found.tests.pip if task.format == "terminal-bench" else []
     files = build_context_files(task)
     for base in bases:
-        files[f".mispo-mirror/setup-{base.name}.sh"] = setup_script(base, judge).encode()
+        files[f".mispo-mirror/setup-{base.name}.sh"] = setup_script(base, judge, found.uv).encode()
+    if found.uv:
+        files[".mispo-mirror/uv-env"] = UV_ENV.encode()
     digest = hashlib.sha256(f"{MIRROR_LAYOUT}|{dockerfile}".encode())
     for name, data in files.items():
         digest.update(name.encode() + data + oct(_mode(task, name)).encode())
     for group in (found.build, found.tests, found.solution):
         digest.update(repr((sorted(group.pip), sorted(group.apt))).encode())
+    digest.update(f"uv={found.uv}".encode())
     slug = re.sub(r"[^a-z0-9_.-]", "-", task.name.lower())[:60]
     tag = f"mispo/task-{slug}:{digest.hexdigest()[:12]}"
     client = docker_client()

@@ -138,3 +138,12 @@ def test_compose_build_context_is_where_the_dockerfile_lives(tmp_path):
     (d / "docker-compose.yaml").write_text("services:\n  client:\n    build:\n      context: ../elsewhere\n")
     with pytest.raises(TaskError, match="outside the task directory"):
         load_task(d)
+
+
+def test_uv_use_is_detected_in_build_and_solution_only(tmp_path):
+    uses = _tb_task(tmp_path / "a", ("solution.sh", "curl -LsSf https://astral.sh/uv/0.7.13/install.sh | sh\n"
+                                                    "source $HOME/.local/bin/env\nuv init\nuv add flask\n"))
+    found = task_deps(load_task(uses))
+    assert found.uv and found.solution.pip == ["flask"]
+    tests_only = _tb_task(tmp_path / "b", ("solution.sh", "echo 42 > /app/answer.txt\n"), "uv add numpy\n")
+    assert not task_deps(load_task(tests_only)).uv   # the judge replaces the test run's uv
