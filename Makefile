@@ -15,7 +15,7 @@ export MISPO_CACHE ?= $(HOME)/.cache/mispo
 QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 CONFIG ?= mispo_math_code.yaml
 
-.PHONY: install vllm sandboxes prepare train distill test unit dry-run clean
+.PHONY: install vllm sandboxes models prepare train distill test unit dry-run clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,9 +39,14 @@ vllm: $(VLLM_STAMP)
 sandboxes: install
 	bash scripts/build_sandbox_images.sh $(BIN)/python
 
-prepare: install sandboxes
+# the tiny models (trained from scratch on CPU, ~4 min; skipped when built) are CPU work, the Docker engine and the
+# images are mostly downloads: they run side by side
+models: install
 	$(BIN)/python -m rl.tiny_model.build
 	$(BIN)/python -m rl.tiny_model.build --name mispo-tiny-agent
+
+prepare: install
+	$(MAKE) --no-print-directory -j2 sandboxes models
 
 # ends with the run's report (plots + report.md in <run dir>/report/); --config + ARGS resolve the same run dir
 train: prepare
@@ -58,7 +63,8 @@ dry-run: install
 unit: install
 	$(BIN)/python -m pytest tests/unit -q
 
-test: prepare $(VLLM_STAMP)
+test: install
+	$(MAKE) --no-print-directory -j3 sandboxes models vllm
 	$(BIN)/python -m pytest tests
 
 clean:
