@@ -109,7 +109,8 @@ USES_UV = re.compile(r"\buvx?\s+(add|pip|run|init|sync|venv|lock|tool|python)\b|
 
 def task_deps(task: TaskSpec) -> TaskDeps:
     files = build_context_files(task)
-    build = deps_mod.parse_shell(deps_mod.dockerfile_run_text(task.dockerfile or ""), files)
+    plain, _, scripts = expand_heredocs(task.dockerfile or "")
+    build = deps_mod.parse_shell(deps_mod.dockerfile_run_text(plain) + "\n" + "\n".join(scripts), files)
     test_text = "\n".join(data.decode(errors="replace") for name, data in sorted(task.tests.items())
                           if name.endswith(".sh"))
     run_tests = task.path / "run-tests.sh"
@@ -193,6 +194,54 @@ def setup_script(base: MappedBase, judge_requirements: list[str], uv: bool = Fal
     return "\n".join(lines) + "\n"
 
 
+HEREDOC = re.compile(r"<<(-?)(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\2")
+INSTR = re.compile(r"^(\s*(RUN|COPY|ADD)\s+(?:--\S+\s+)*)(.*)$", re.I)
+
+
+def expand_heredocs(text: str) -> tuple[str, dict[str, bytes], list[str]]:
+    """Dockerfile heredocs (`COPY <<EOF dest`, `RUN <<EOF`, `RUN cmd <<EOF`) need BuildKit, which the classic
+    builder of Docker 20.10 lacks: each body becomes a build-context file, COPY takes that file, RUN runs it (or
+    reads it on stdin). Returns (Dockerfile, context files, the RUN heredoc bodies: they are shell too)."""
+    lines, out, files, scripts, i = text.split("\n"), [], {}, [], 0
+    while i < len(lines):
+        line, m = lines[i], INSTR.match(lines[i])
+        docs = list(HEREDOC.finditer(line)) if m else []
+        if not docs:
+            out.append(line)
+            i += 1
+            continue
+        bodies, j = [], i + 1
+        for d in docs:
+            body = []
+            while j < len(lines) and (lines[j].lstrip("\t") if d.group(1) else lines[j]) != d.group(3):
+                body.append(lines[j].lstrip("\t") if d.group(1) else lines[j])
+                j += 1
+            if j >= len(lines):
+                raise TaskError(f"Dockerfile: heredoc <<{d.group(3)} (line {i + 1}) is never closed")
+            bodies.append("\n".join(body) + "\n")
+            j += 1
+        instr = m.group(2).upper()
+        names = [f".mispo-heredoc/{len(files) + k}" for k in range(len(docs))]
+        files.update({n: b.encode() for n, b in zip(names, bodies)})
+        if instr in ("COPY", "ADD"):
+            if len(docs) != 1:
+                raise TaskError(f"Dockerfile line {i + 1}: COPY with {len(docs)} heredocs is not supported; "
+                                "use one COPY per heredoc")
+            out.append(line[:docs[0].start()] + names[0] + line[docs[0].end():])
+        else:
+            scripts += bodies
+            out += [f"COPY {n} /tmp/{n.replace('/', '-')}" for n in names]
+            if m.group(3).startswith("<<"):   # RUN <<EOF: the body is the script
+                out.append(f"{m.group(1)}/bin/sh /tmp/{names[0].replace('/', '-')}")
+            else:                             # RUN cmd <<EOF: the body is cmd's stdin
+                cmd = line
+                for d, n in reversed(list(zip(docs, names))):
+                    cmd = cmd[:d.start()] + f"< /tmp/{n.replace('/', '-')}" + cmd[d.end():]
+                out.append(cmd)
+        i = j
+    return "\n".join(out), files, scripts
+
+
 def render_dockerfile(task: TaskSpec, image_map: dict[str, str]) -> tuple[str, list[MappedBase]]:
     """The task's Dockerfile with FROM lines mapped and the conventions injected; and the mapped bases."""
     bases = stages(task.dockerfile or "", image_map)
@@ -211,7 +260,7 @@ def render_dockerfile(task: TaskSpec, image_map: dict[str, str]) -> tuple[str, l
             head += "WORKDIR /app\n"
         return head
 
-    body = FROM.sub(repl, task.dockerfile or "")
+    body = FROM.sub(repl, expand_heredocs(task.dockerfile or "")[0])
     if tb:
         tail = "\nUSER root\nCMD [\"sleep\", \"infinity\"]\n"
     else:
@@ -241,7 +290,7 @@ def task_image(task: TaskSpec, image_map: dict[str, str] | None = None) -> str:
               f"{final.spec.python} (the nearest Debian offers offline)", flush=True)
     found = task_deps(task)
     judge = found.tests.pip if task.format == "terminal-bench" else []
-    files = build_context_files(task)
+    files = {**build_context_files(task), **expand_heredocs(task.dockerfile)[1]}
     for base in bases:
         files[f".mispo-mirror/setup-{base.name}.sh"] = setup_script(base, judge, found.uv).encode()
     if found.uv:

@@ -147,3 +147,18 @@ def test_uv_use_is_detected_in_build_and_solution_only(tmp_path):
     assert found.uv and found.solution.pip == ["flask"]
     tests_only = _tb_task(tmp_path / "b", ("solution.sh", "echo 42 > /app/answer.txt\n"), "uv add numpy\n")
     assert not task_deps(load_task(tests_only)).uv   # the judge replaces the test run's uv
+
+
+def test_dockerfile_heredocs_become_context_files():
+    from sandboxes.tasks.task_image import expand_heredocs
+
+    text = ("FROM x\nCOPY <<EOT /app/notes.txt\nfirst $HOME\nEOT\nRUN <<EOF\napt-get install -y jq\nEOF\n"
+            "RUN python3 - <<'PY' && echo done\nprint('hey')\nPY\nRUN cat <<-END > /app/t\n\tindented\n\tEND\n")
+    out, files, scripts = expand_heredocs(text)
+    assert "COPY .mispo-heredoc/0 /app/notes.txt" in out and files[".mispo-heredoc/0"] == b"first $HOME\n"
+    assert "RUN /bin/sh /tmp/.mispo-heredoc-1" in out and "apt-get install -y jq\n" in scripts
+    assert "RUN python3 - < /tmp/.mispo-heredoc-2 && echo done" in out
+    assert files[".mispo-heredoc/3"] == b"indented\n" and "RUN cat < /tmp/.mispo-heredoc-3 > /app/t" in out
+    assert "EOT" not in out.split("\n") and "PY" not in out.split("\n")
+    with pytest.raises(TaskError, match="never closed"):
+        expand_heredocs("FROM x\nRUN <<EOF\necho\n")
