@@ -31,6 +31,7 @@ class KeystrokeTerminal:
              append_enter: bool = True) -> bool:
         """Type `command`; returns False when a blocking command did not finish within max_timeout_s."""
         start = time.monotonic()
+        command = command.rstrip("\n")   # a YAML block scalar ends in a newline; Terminal-Bench strips it too
         if block and append_enter:
             channel = f"done-{secrets.token_hex(4)}"
             self._tmux(["send-keys", "-t", SESSION, "-l", f"{command}; tmux wait -S {channel}"], timeout=30)

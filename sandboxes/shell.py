@@ -3,6 +3,7 @@ command's output and exit code come back, a command past its deadline is killed 
 from __future__ import annotations
 
 import base64
+import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -39,16 +40,26 @@ class Shell:
     from /dev/null, so a command that reads stdin cannot swallow the protocol."""
 
     def __init__(self, sb: Sandbox, workdir: str = "/app", output_bytes: int = 16384, user: str = str(SANDBOX_UID),
-                 home: str | None = None) -> None:
+                 home: str | None = None, own_session: bool = False) -> None:
+        """own_session: the shell runs in a session of its own, and a restart kills only that session's process
+        group (a root agent's daemons, e.g. a server it started with `service`, survive it); otherwise a restart
+        kills every process of `user`."""
         self.sb, self.workdir, self.output_bytes, self.user = sb, workdir, output_bytes, user
-        self.home = home or workdir
+        self.home, self.own_session, self.pid = home or workdir, own_session, None
         self._open()
 
     def _open(self) -> None:
-        _, self.raw = self.sb.open_exec(BASH, user=self.user, workdir=self.workdir,
+        cmd = ["setsid", "-w", *BASH] if self.own_session else BASH
+        _, self.raw = self.sb.open_exec(cmd, user=self.user, workdir=self.workdir,
                                         environment={"TERM": "dumb", "HOME": self.home, "PS1": "", "PS2": ""})
         # head and tail of the output are kept (the marker is at the very end); _clip trims to the budget
         self.reader = FrameReader(self.raw, self.output_bytes, keep_tail=True)
+        if self.own_session:   # the session leader's pid = its process group (read directly: no restart loop)
+            self.raw.sendall(b"printf '__MISPO_PID_%s__\\n' \"$$\"\n")
+            self.reader.pump(time.monotonic() + 30, until=lambda out: re.search(rb"__MISPO_PID_\d+__", out) is not None)
+            out, _ = self.reader.take()
+            found = re.search(rb"__MISPO_PID_(\d+)__", out)
+            self.pid = int(found.group(1)) if found else None
 
     def run(self, command: str, timeout: float) -> CommandResult:
         start = time.monotonic()
@@ -80,7 +91,8 @@ class Shell:
             self.raw.close()
         except OSError:
             pass
-        self.sb.exec(["/bin/kill", "-9", "-1"], user=self.user, timeout=10)
+        target = f"-{self.pid}" if self.own_session and self.pid else "-1"
+        self.sb.exec(["/bin/kill", "-9", "--", target], user=self.user, timeout=10)
         self._open()
 
     def close(self) -> None:

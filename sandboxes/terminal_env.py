@@ -16,6 +16,7 @@ errored and uncollected tests all count as failed.
 from __future__ import annotations
 
 import ast
+import re
 import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -38,23 +39,32 @@ PYTEST = ["/usr/bin/python3", "-I", "-S", "-c", RUNNER, "-c", "/tests/.mispo/pyt
 # root agents keep what a Terminal-Bench container needs to install and own files; no raw network, no mknod,
 # no chroot, no audit
 ROOT_CAPS = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "SETUID", "SETGID", "KILL", "NET_BIND_SERVICE")
-PROTECTED = ("/opt/mispo", "/usr/bin/python3", "/usr/lib/python3", "/usr/local/lib/python3")
-UNPROTECTED = ("/dist-packages", "/site-packages", "/usr/lib/python3/")
+STDLIB = re.compile(r"^/usr/(local/)?lib/python3\.\d+/")
+INTERPRETER = re.compile(r"^/usr/(local/)?bin/python3(\.\d+)?$")
+# files that redirect the interpreter itself: a pyvenv.cfg beside or above it moves sys.prefix (and the standard
+# library) even under -I -S; ld.so.preload injects a library into every process
+REDIRECTS = ("/usr/bin/pyvenv.cfg", "/usr/pyvenv.cfg", "/usr/local/bin/pyvenv.cfg", "/usr/local/pyvenv.cfg",
+             "/etc/ld.so.preload")
+ALLOWED = re.compile(r"/EXTERNALLY-MANAGED$|/(dist|site)-packages/")
 
 
 def tampered_paths(changes: list[dict] | None) -> list[str]:
-    """Files of the judge's Python that a container's diff says were changed: the interpreter, the standard
-    library and /opt/mispo* (not the site dirs, where agents legitimately install packages). Directory entries
-    (a parent of another changed path) are ignored."""
-    paths = sorted({c["Path"] for c in changes or []})
-    leaves = [p for i, p in enumerate(paths) if not (i + 1 < len(paths) and paths[i + 1].startswith(p + "/"))]
+    """Files of the judge's Python that a container's diff says were changed: anything under /opt/mispo*, the
+    interpreter or an existing standard-library file changed or removed, or an interpreter redirect planted.
+    Additions to the standard-library dirs (python3-venv's ensurepip, python3-dev's config) and the site dirs,
+    where agents legitimately install packages, are not flagged; nor are directories (a parent of another change)."""
+    changes = changes or []
+    parents = {p[:i] for p in (c["Path"] for c in changes) for i in range(1, len(p)) if p[i] == "/"}
     hits = []
-    for p in leaves:
-        if not p.startswith(PROTECTED):
+    for c in changes:
+        path, kind = c["Path"], c.get("Kind", 0)   # Kind: 0 modified, 1 added, 2 deleted
+        if path in parents:
             continue
-        if p.startswith("/opt/mispo") or not any(u in p for u in UNPROTECTED):
-            hits.append(p)
-    return hits
+        if path.startswith("/opt/mispo") or path in REDIRECTS:
+            hits.append(path)
+        elif kind != 1 and (INTERPRETER.match(path) or STDLIB.match(path) and not ALLOWED.search(path)):
+            hits.append(path)
+    return sorted(hits)
 
 
 @dataclass
@@ -177,7 +187,7 @@ class TerminalEnv:
                 raise RuntimeError(f"task {task.name}: seeding {self.workdir} failed: {res.stderr.decode()[-300:]}")
         self.uid = uid
         self.shell = Shell(self.sb, workdir=self.workdir, output_bytes=task.limits.output_bytes, user=uid,
-                           home=self.home)
+                           home=self.home, own_session=root)
         self.keys: KeystrokeTerminal | None = None
         return task.instruction
 

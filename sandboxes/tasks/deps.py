@@ -44,8 +44,9 @@ def _uniq(items: list[str]) -> list[str]:
 
 
 def dockerfile_run_text(dockerfile: str) -> str:
-    """The shell text of every RUN instruction (continuations joined; exec form turned into words)."""
-    joined = re.sub(r"\\\s*\n", " ", dockerfile)
+    """The shell text of every RUN instruction (continuations joined, comment lines inside them dropped as Docker
+    drops them; exec form turned into words)."""
+    joined = re.sub(r"\\\s*\n", " ", "\n".join(ln for ln in dockerfile.split("\n") if not ln.lstrip().startswith("#")))
     out = []
     for line in joined.splitlines():
         m = re.match(r"^\s*RUN\s+(?:--\S+\s+)*(.*)$", line, re.I)
@@ -76,7 +77,16 @@ def _commands(text: str) -> list[list[str]]:
             tokens = list(lexer)
         except ValueError:  # unbalanced quotes: fall back to plain words
             tokens = line.split()
+        skip_next = False
         for tok in tokens:
+            if skip_next:           # the target of a redirection
+                skip_next = False
+                continue
+            if ("<" in tok or ">" in tok) and set(tok) <= set("<>&|"):
+                if current and current[-1].isdigit():   # `2>&1`: the fd number is no argument
+                    current.pop()
+                skip_next = True
+                continue
             if tok in OPERATORS or set(tok) <= set("&|;()"):
                 if current:
                     commands.append(current)
@@ -88,8 +98,11 @@ def _commands(text: str) -> list[list[str]]:
     return commands
 
 
+PREFIXES = {"sudo", "env", "exec", "time", "nohup", "command", "then", "do", "else", "{", "!", "xargs"}
+
+
 def _strip_prefix(argv: list[str]) -> list[str]:
-    while argv and (ENV_ASSIGN.match(argv[0]) or argv[0] in ("sudo", "env", "exec", "time", "nohup", "command")):
+    while argv and (ENV_ASSIGN.match(argv[0]) or argv[0] in PREFIXES or argv[0] in ("-H", "-E")):
         argv = argv[1:]
     return argv
 

@@ -132,8 +132,8 @@ def load_task(path: str | Path) -> TaskSpec:
         raise TaskError(f"{meta_path}: agent_user root needs a Dockerfile (the task gets its own writable image)")
     return TaskSpec(name=str(meta.get("name", root.name)), path=root, format="terminal-bench" if tb else "mispo",
                     instruction=meta["instruction"].strip(), image=str(meta.get("image", "terminal")),
-                    dockerfile=dockerfile, context=context, seed_files=seed, tests=tests, solution=_solution(root, limits),
-                    limits=limits, agent_user=agent_user, keep_processes=keep)
+                    dockerfile=dockerfile, context=context, seed_files=seed, tests=tests,
+                    solution=_solution(root, limits), limits=limits, agent_user=agent_user, keep_processes=keep)
 
 
 def _compose_build(root: Path) -> tuple[str, str]:

@@ -122,7 +122,7 @@ def task_deps(task: TaskSpec) -> TaskDeps:
         tests.pip.insert(0, TB_PYTEST)
     solution_text = deps_mod.solution_text(task.solution)
     solution = deps_mod.parse_shell(solution_text, files)
-    uv = bool(USES_UV.search(deps_mod.dockerfile_run_text(task.dockerfile or "") + "\n" + solution_text))
+    uv = bool(USES_UV.search(deps_mod.dockerfile_run_text(plain) + "\n" + "\n".join(scripts) + "\n" + solution_text))
     return TaskDeps(build, tests, solution, uv)
 
 
@@ -194,7 +194,7 @@ def setup_script(base: MappedBase, judge_requirements: list[str], uv: bool = Fal
     return "\n".join(lines) + "\n"
 
 
-HEREDOC = re.compile(r"<<(-?)(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\2")
+HEREDOC = re.compile(r"(?<!<)<<(-?)(['\"]?)([A-Za-z_][A-Za-z0-9_]*)\2")   # not <<< (a here-string)
 INSTR = re.compile(r"^(\s*(RUN|COPY|ADD)\s+(?:--\S+\s+)*)(.*)$", re.I)
 
 
@@ -231,8 +231,10 @@ def expand_heredocs(text: str) -> tuple[str, dict[str, bytes], list[str]]:
         else:
             scripts += bodies
             out += [f"COPY {n} /tmp/{n.replace('/', '-')}" for n in names]
-            if m.group(3).startswith("<<"):   # RUN <<EOF: the body is the script
-                out.append(f"{m.group(1)}/bin/sh /tmp/{names[0].replace('/', '-')}")
+            if m.group(3).startswith("<<"):   # RUN <<EOF: the body is the script (its #! line picks the program)
+                script = f"/tmp/{names[0].replace('/', '-')}"
+                run = f"chmod +x {script} && {script}" if bodies[0].startswith("#!") else f"/bin/sh {script}"
+                out.append(f"{m.group(1)}{run}")
             else:                             # RUN cmd <<EOF: the body is cmd's stdin
                 cmd = line
                 for d, n in reversed(list(zip(docs, names))):
@@ -244,7 +246,8 @@ def expand_heredocs(text: str) -> tuple[str, dict[str, bytes], list[str]]:
 
 def render_dockerfile(task: TaskSpec, image_map: dict[str, str]) -> tuple[str, list[MappedBase]]:
     """The task's Dockerfile with FROM lines mapped and the conventions injected; and the mapped bases."""
-    bases = stages(task.dockerfile or "", image_map)
+    plain = expand_heredocs(task.dockerfile or "")[0]
+    bases = stages(plain, image_map)   # heredoc bodies are not instructions (a `from x import y` line is no FROM)
     by_source = {b.source: b for b in bases}
     tb = task.format == "terminal-bench"
 
@@ -260,7 +263,7 @@ def render_dockerfile(task: TaskSpec, image_map: dict[str, str]) -> tuple[str, l
             head += "WORKDIR /app\n"
         return head
 
-    body = FROM.sub(repl, expand_heredocs(task.dockerfile or "")[0])
+    body = FROM.sub(repl, plain)
     if tb:
         tail = "\nUSER root\nCMD [\"sleep\", \"infinity\"]\n"
     else:

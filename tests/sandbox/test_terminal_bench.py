@@ -85,6 +85,7 @@ TAMPER = {
     "judge_site": "echo 'raise SystemExit(0)' > $(ls -d /opt/mispo-judge/site/_pytest)/__init__.py",
     "stdlib": "echo 'import os; os._exit(0)' >> /usr/lib/python3.13/json/__init__.py",
     "interpreter": "cp /bin/true /usr/bin/python3.13",
+    "pyvenv_cfg": "mkdir -p /tmp/evil/lib/python3.13 && printf 'home = /tmp/evil/bin\\n' > /usr/bin/pyvenv.cfg",
 }
 HARMLESS = {
     "pth_file": "echo 'import os; os._exit(0)' > /usr/local/lib/python3.13/dist-packages/zz.pth",
@@ -114,3 +115,16 @@ def test_processes_the_agent_started_serve_the_tests(env):
     env.step("nohup python -m http.server 8080 --bind 127.0.0.1 --directory /app/site >/dev/null 2>&1 &")
     env.step("sleep 1")
     assert env.finish().reward == 1.0
+
+
+def test_a_timed_out_command_restarts_the_shell_but_spares_the_agents_daemons(env, tmp_path):
+    task = load_task(_tb_task(tmp_path, "daemons", "FROM ghcr.io/laude-institute/t-bench/ubuntu-24-04:20250624\n"))
+    env.reset(task)
+    try:
+        env.step("setsid sleep 1001 </dev/null >/dev/null 2>&1 & sleep 1002 </dev/null >/dev/null 2>&1 &")
+        assert env.step("sleep 60", timeout=2).timed_out       # the shell is killed and reopened
+        alive = env.step("ps -eo args | grep '^sleep 100' | sort").output.split("\n")
+        assert "sleep 1001" in alive and "sleep 1002" not in alive, alive   # its own job died, the daemon lives
+        assert env.step("pwd").output.strip() == "/app"
+    finally:
+        env.finish()

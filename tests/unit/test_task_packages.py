@@ -37,13 +37,15 @@ def test_pip_uv_forms_indexes_and_skips():
 
 
 def test_requirements_file_from_the_build_context():
+    assert parse_shell("pip install foo > /dev/null 2>&1; if true; then pip install bar; fi").pip == ["foo", "bar"]
     deps = parse_shell("pip install -r requirements.txt", {"requirements.txt": b"# pinned\nnumpy==2.3.1\nscipy\n"})
     assert deps.pip == ["numpy==2.3.1", "scipy"]
     assert parse_shell("pip install -r missing.txt").skipped == ["-r missing.txt"]
 
 
 def test_dockerfile_run_text_joins_continuations_and_exec_form():
-    text = dockerfile_run_text('FROM x\nRUN apt-get install -y \\\n  tmux\nRUN ["pip", "install", "rich"]\nCOPY a b\n')
+    text = dockerfile_run_text('FROM x\nRUN apt-get install -y \\\n  # a comment line inside the RUN\n  tmux\n'
+                               'RUN ["pip", "install", "rich"]\nCOPY a b\n')
     deps = parse_shell(text)
     assert (deps.apt, deps.pip) == (["tmux"], ["rich"])
 
@@ -119,6 +121,14 @@ def test_tamper_check_flags_the_judges_python_not_site_dirs():
     assert tampered_paths(diff) == ["/opt/mispo-judge/site/_pytest/runner.py", "/usr/bin/python3.13",
                                     "/usr/lib/python3.13/json/__init__.py"]
     assert tampered_paths([{"Path": "/app/x", "Kind": 1}]) == [] and tampered_paths(None) == []
+    legit = [{"Path": "/usr/lib/python3.11/EXTERNALLY-MANAGED", "Kind": 2},
+             {"Path": "/usr/lib/python3.11/ensurepip/__init__.py", "Kind": 1},
+             {"Path": "/usr/bin/python3.11-config", "Kind": 1}, {"Path": "/usr/lib/python3", "Kind": 0},
+             {"Path": "/usr/lib/python3.11", "Kind": 0}, {"Path": "/usr/lib/python3.11/ensurepip", "Kind": 1}]
+    assert tampered_paths(legit) == []
+    assert tampered_paths([{"Path": "/usr/bin/pyvenv.cfg", "Kind": 1}, {"Path": "/etc/ld.so.preload", "Kind": 1},
+                           {"Path": "/usr/lib/python3.11/os.py", "Kind": 2}]) == [
+        "/etc/ld.so.preload", "/usr/bin/pyvenv.cfg", "/usr/lib/python3.11/os.py"]
 
 
 def test_compose_build_context_is_where_the_dockerfile_lives(tmp_path):
