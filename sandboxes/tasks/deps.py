@@ -160,8 +160,15 @@ def parse_shell(text: str, files: dict[str, bytes] | None = None) -> Deps:
                     i += 2
                     continue
                 if arg.startswith("-"):
-                    if "=" in arg and arg.split("=", 1)[0] in ("--index-url", "--extra-index-url", "--index"):
-                        deps.indexes.append(arg.split("=", 1)[1])
+                    opt, _, value = arg.partition("=")
+                    if value and opt in ("--index-url", "--extra-index-url", "--index", "--default-index"):
+                        deps.indexes.append(value)
+                    elif value and opt == "--requirement":
+                        deps = deps.merge(requirements_file(value, files or {}))
+                    elif re.fullmatch(r"-[a-zA-Z]*r", arg) and i + 1 < len(pip):   # -qr requirements.txt
+                        deps = deps.merge(requirements_file(pip[i + 1], files or {}))
+                        i += 2
+                        continue
                     i += 1
                     continue
                 (deps.pip if _is_requirement(arg) else deps.skipped).append(arg)
@@ -183,14 +190,24 @@ def parse_shell(text: str, files: dict[str, bytes] | None = None) -> Deps:
 
 
 def requirements_file(name: str, files: dict[str, bytes]) -> Deps:
-    """Requirements listed in a requirements file of the build context (missing files are reported, not fatal:
-    the Dockerfile may create them)."""
-    key = name.lstrip("./")
+    """Requirements listed in a requirements file of the build context or the tests (found by its relative path,
+    else by its file name: `-r /app/requirements.txt` after `COPY requirements.txt .`); missing files are
+    reported, not fatal (the Dockerfile may create them). Each line is read as pip reads it: options
+    (`-r`, `--index-url`, `--hash=...`) apart from the requirement."""
+    key = re.sub(r"^(\./|\$TEST_DIR/|/tests/)", "", name)
     data = files.get(key)
     if data is None:
+        by_name = [v for k, v in files.items() if k.rsplit("/", 1)[-1] == name.rsplit("/", 1)[-1]]
+        data = by_name[0] if len(by_name) == 1 else None
+    if data is None:
         return Deps(skipped=[f"-r {name}"])
-    lines = [ln.split("#", 1)[0].strip() for ln in data.decode(errors="replace").splitlines()]
-    return parse_shell("pip install " + " ".join(shlex.quote(ln) for ln in lines if ln), files)
+    text = re.sub(r"\\\s*\n", " ", data.decode(errors="replace"))
+    deps = Deps()
+    for line in text.splitlines():
+        line = re.sub(r"(^|\s)#.*$", "", line).strip()
+        if line:
+            deps = deps.merge(parse_shell("pip install " + line, files))
+    return deps
 
 
 def solution_text(solution: list) -> str:

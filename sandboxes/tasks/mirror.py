@@ -11,6 +11,7 @@ use only it: the network stays off while the image builds, while the agent acts 
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -61,7 +62,13 @@ def resolve_wheels(requirements: list[str], python: str, suite: str, task: str) 
            "--index-url", os.environ.get("MISPO_PYPI_INDEX", "https://pypi.org/simple")]
     tmp = Path(tempfile.mkdtemp(prefix="wheels-", dir=_ensure(dest.parent)))
     print(f"[mirror] {task}: downloading wheels for Python {python}: {' '.join(requirements)}", flush=True)
-    res = subprocess.run(cmd + ["--dest", str(tmp), *requirements], capture_output=True, text=True, timeout=1800)
+    try:
+        res = subprocess.run(cmd + ["--dest", str(tmp), *requirements], capture_output=True, text=True,
+                             timeout=1800)
+    except subprocess.TimeoutExpired as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise TaskError(f"task {task}: pip download of {requirements} took over 30 min; check the host's access "
+                        "to PyPI") from exc
     if res.returncode != 0:
         shutil.rmtree(tmp, ignore_errors=True)
         missing = re.findall(r"No matching distribution found for (\S+)", res.stderr)
@@ -96,7 +103,10 @@ def _apt_options(suite: str, status: Path, archives: Path) -> list[str]:
     lists = _ensure(base / "lists" / "partial").parent
     empty = _ensure(base / "empty")
     sources = base / "sources.list"
-    sources.write_text(f"deb {MIRROR} {suite} main\n")
+    if not sources.is_file() or sources.read_text() != f"deb {MIRROR} {suite} main\n":
+        tmp = base / f"sources.list.{os.getpid()}"
+        tmp.write_text(f"deb {MIRROR} {suite} main\n")
+        tmp.replace(sources)   # atomic: a concurrent reader never sees it empty
     _ensure(archives / "partial")
     _ensure(base / "cache")
     opts = {"Dir::Etc::SourceList": sources, "Dir::Etc::SourceParts": empty, "Dir::Etc::Preferences": "/dev/null",
@@ -109,7 +119,10 @@ def _apt_options(suite: str, status: Path, archives: Path) -> list[str]:
 
 def _apt(args: list[str]) -> subprocess.CompletedProcess:
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C"}
-    return subprocess.run(["apt-get", "-q", *args], capture_output=True, text=True, env=env, timeout=1800)
+    try:
+        return subprocess.run(["apt-get", "-q", *args], capture_output=True, text=True, env=env, timeout=1800)
+    except subprocess.TimeoutExpired as exc:
+        raise TaskError(f"apt-get {args[-1]} took over 30 min; check the host's access to {MIRROR}") from exc
 
 
 def resolve_debs(packages: list[str], suite: str, dpkg_status: str, task: str) -> Path:
@@ -118,6 +131,15 @@ def resolve_debs(packages: list[str], suite: str, dpkg_status: str, task: str) -
     dest = cache_root() / "apt" / suite / "repos" / _key(sorted(packages), suite, dpkg_status, "recommends")
     if (dest / ".complete").is_file():
         return dest
+    # one resolver per suite at a time (the apt lists are shared; apt's own locking is off for the private dirs)
+    with open(_ensure(cache_root() / "apt") / f"{suite}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if (dest / ".complete").is_file():
+            return dest
+        return _resolve_debs_locked(packages, suite, dpkg_status, task, dest)
+
+
+def _resolve_debs_locked(packages: list[str], suite: str, dpkg_status: str, task: str, dest: Path) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix="repo-", dir=_ensure(dest.parent)))
     if packages:
         if shutil.which("apt-get") is None:
@@ -126,9 +148,8 @@ def resolve_debs(packages: list[str], suite: str, dpkg_status: str, task: str) -
         status = tmp / "status"
         status.write_text(dpkg_status)
         opts = _apt_options(suite, status, tmp)
-        lists = cache_root() / "apt" / suite / "lists"
-        fresh = [p for p in lists.glob("*_Packages*")]
-        if not fresh or time.time() - min(p.stat().st_mtime for p in fresh) > LISTS_MAX_AGE_S:
+        stamp = cache_root() / "apt" / suite / "lists.updated"   # apt dates list files by the server's clock
+        if not stamp.is_file() or time.time() - stamp.stat().st_mtime > LISTS_MAX_AGE_S:
             print(f"[mirror] {task}: apt-get update ({suite})", flush=True)
             upd = _apt([*opts, "update"])
             if upd.returncode != 0:
@@ -136,6 +157,7 @@ def resolve_debs(packages: list[str], suite: str, dpkg_status: str, task: str) -
                 raise TaskError(f"task {task}: could not read the Debian {suite} index from {MIRROR}: "
                                 f"{_last_lines(upd.stderr or upd.stdout)}. Fix: check the host can reach the mirror "
                                 "(MISPO_DEBIAN_MIRROR)")
+            stamp.touch()
         print(f"[mirror] {task}: downloading Debian packages ({suite}): {' '.join(packages)}", flush=True)
         res = _apt([*opts, "install", "--download-only", "-y", *packages])
         if res.returncode != 0:

@@ -41,6 +41,14 @@ def test_requirements_file_from_the_build_context():
     deps = parse_shell("pip install -r requirements.txt", {"requirements.txt": b"# pinned\nnumpy==2.3.1\nscipy\n"})
     assert deps.pip == ["numpy==2.3.1", "scipy"]
     assert parse_shell("pip install -r missing.txt").skipped == ["-r missing.txt"]
+    files = {"app/requirements.txt": b"requests==2.0 --hash=sha256:abc \\\n  --hash=sha256:def\n-r more.txt\n"
+                                     b"--index-url https://example.invalid/simple\nflask  # web\n",
+             "app/more.txt": b"rich\n"}
+    for form in ("pip install -qr /app/requirements.txt", "pip install --requirement=app/requirements.txt",
+                 "pip install -r $TEST_DIR/requirements.txt"):
+        found = parse_shell(form, files)
+        assert found.pip == ["requests==2.0", "rich", "flask"], form
+        assert found.indexes == ["https://example.invalid/simple"], form
 
 
 def test_dockerfile_run_text_joins_continuations_and_exec_form():
