@@ -110,7 +110,8 @@ USES_UV = re.compile(r"\buvx?\s+(add|pip|run|init|sync|venv|lock|tool|python)\b|
 def task_deps(task: TaskSpec) -> TaskDeps:
     files = build_context_files(task)
     plain, _, scripts = expand_heredocs(task.dockerfile or "")
-    build = deps_mod.parse_shell(deps_mod.dockerfile_run_text(plain) + "\n" + "\n".join(scripts), files)
+    build_text = deps_mod.dockerfile_run_text(plain) + "\n" + "\n".join(scripts)
+    build = deps_mod.parse_shell(build_text, files)
     test_text = "\n".join(data.decode(errors="replace") for name, data in sorted(task.tests.items())
                           if name.endswith(".sh"))
     run_tests = task.path / "run-tests.sh"
@@ -122,7 +123,7 @@ def task_deps(task: TaskSpec) -> TaskDeps:
         tests.pip.insert(0, TB_PYTEST)
     solution_text = deps_mod.solution_text(task.solution)
     solution = deps_mod.parse_shell(solution_text, files)
-    uv = bool(USES_UV.search(deps_mod.dockerfile_run_text(plain) + "\n" + "\n".join(scripts) + "\n" + solution_text))
+    uv = bool(USES_UV.search(build_text + "\n" + solution_text))
     return TaskDeps(build, tests, solution, uv)
 
 
