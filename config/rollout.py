@@ -17,6 +17,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "engine": ("hf", "vllm"),
     "mode": ("sync", "async"),
     "weight_sync": WEIGHT_SYNC_METHODS,
+    "hf.decoder": ("auto", "own", "generate"),
 }
 
 
@@ -35,7 +36,12 @@ class VLLMOptions:
 class HFOptions:
     """Settings of the HF engine (rollout.engine=hf)."""
 
-    static_cache: bool = False  # static KV cache + compiled decoding on CUDA (scripts/bench/hf_generate.py)
+    # auto: the own decoding loop (preallocated KV cache, sampling on the device, one CUDA graph per step) on CUDA
+    # for the models it supports, model.generate on CPU; own | generate force one (rollout/static_decoder.py)
+    decoder: str = "auto"
+    cuda_graphs: bool = True  # own decoder on CUDA: replay the captured step (false: the same step, eager)
+    compile: bool = False  # own decoder: torch.compile the step's forward before capture (fuses small kernels)
+    static_cache: bool = False  # decoder=generate: transformers' static KV cache, compiled on CUDA
 
 
 @dataclass

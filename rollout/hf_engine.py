@@ -34,6 +34,7 @@ from transformers import (
 )
 
 from rollout.base import Engine, warn_top_p_once
+from rollout.static_decoder import StaticDecoder, supported
 from rollout.types import Completion, SamplingParams
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ NEUTRAL_PROCESSORS: dict[str, Any] = dict(
     forced_bos_token_id=None, forced_eos_token_id=None, exponential_decay_length_penalty=None, guidance_scale=None,
     watermarking_config=None, remove_invalid_values=False, renormalize_logits=False, num_beams=1,
 )
+DECODERS = ("auto", "own", "generate")
 ALLOWED_PROCESSORS = ("TemperatureLogitsWarper", "TopPLogitsWarper")
 SAMPLING_KEYS = {"temperature", "top_p", *NEUTRAL_PROCESSORS}  # reported when a checkpoint sets them
 SPECIAL_TOKEN_KEYS = ("eos_token_id", "pad_token_id", "bos_token_id", "decoder_start_token_id")
@@ -80,9 +82,14 @@ class HFEngine(Engine):
     """Batched sampling with transformers. Good for tiny models on CPU; on GPU vLLM is the fast path."""
 
     def __init__(self, model_path: str, dtype: str = "float32", threads: int = 0, batch_size: int = 256,
-                 static_cache: bool = False) -> None:
-        """static_cache: decode with a static KV cache, which transformers compiles (torch.compile) on CUDA;
-        measured by scripts/bench/hf_generate.py. Ignored on CPU."""
+                 static_cache: bool = False, decoder: str = "auto", cuda_graphs: bool = True,
+                 compile: bool = False) -> None:
+        """decoder: `own` decodes with rollout/static_decoder.py (preallocated cache, sampling on the device, the
+        step captured in a CUDA graph when `cuda_graphs` and on CUDA); `generate` calls `model.generate`; `auto` is
+        `own` on CUDA for the models it supports and `generate` otherwise (on CPU `generate` measured faster);
+        compile: the own decoder's step forward through torch.compile before capture.
+        static_cache (generate only): transformers' static KV cache, which it compiles on CUDA; ignored on CPU.
+        Both measured by scripts/bench/hf_decode_modes.py."""
         if threads > 0:
             torch.set_num_threads(threads)
         self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -95,9 +102,24 @@ class HFEngine(Engine):
         self.stop_ids = self._stop_ids()
         self.model.generation_config = self._neutral_model_config(model_path)
         self.static_cache = static_cache and self.device.type == "cuda"
+        self.decoder = self._own_decoder(decoder, cuda_graphs, compile)
         self.version = 0
         self.max_model_len = getattr(self.model.config, "max_position_embeddings", None)
         self._checked: set[tuple[float, float]] = set()
+
+    def _own_decoder(self, decoder: str, cuda_graphs: bool, compile: bool) -> StaticDecoder | None:
+        """The own decoding loop when `decoder` asks for it (None: `model.generate`)."""
+        if decoder not in DECODERS:
+            raise ValueError(f"rollout.hf.decoder: {decoder!r} is not one of {list(DECODERS)}")
+        if decoder == "generate" or (decoder == "auto" and (self.device.type != "cuda" or self.static_cache)):
+            return None
+        reason = supported(self.model)
+        if reason is not None:
+            if decoder == "own":
+                raise ValueError(f"rollout.hf.decoder=own: {reason}; use rollout.hf.decoder=generate")
+            log.warning("rollout.hf.decoder=auto: %s, decoding with model.generate", reason)
+            return None
+        return StaticDecoder(self.model, self.pad_id, self.stop_ids, graphs=cuda_graphs, compile_forward=compile)
 
     def _stop_ids(self) -> list[int]:
         ids = self.model.generation_config.eos_token_id
@@ -184,6 +206,12 @@ class HFEngine(Engine):
         for i, p in enumerate(prompts):  # left padding: generation continues right after each prompt
             input_ids[i, width - len(p):] = torch.tensor(p)
             attention[i, width - len(p):] = 1
+        if self.decoder is not None:
+            temperature = 0.0 if not gen_cfg.do_sample else gen_cfg.temperature
+            out = self.decoder.decode(input_ids.to(self.device), attention.to(self.device), gen_cfg.max_new_tokens,
+                                      temperature, gen_cfg.top_p)
+            tokens, lps = out.tokens.cpu(), out.logprobs.cpu()
+            return [self._completion(tokens[i], lps[i]) for i in range(len(prompts))]
         # transformers puts custom processors before its own warpers, so temperature and top-p run here, in front
         # of the recorder, and the generation config carries their neutral values
         recorder = SampledLogprobs()

@@ -44,7 +44,12 @@ SETTINGS = {  # our side: overrides on top of configs/mispo_math_code.yaml ({pro
     # + one engine call per step, as TRL generates (ours streams chunks of 8 prompts to overlap scoring)
     "grpo_one_chunk": ["algo.advantage=grpo", "algo.kl_coef=0.0", "rollout.mode=sync", "actor.torch_threads=0",
                        "rollout.stream_chunk_prompts={prompts}"],
+    # grpo with the fast paths: the learner on packed, padding-free micro-batches; on a GPU also the weights handed
+    # to the colocated HF engine through CUDA IPC instead of the object store and the decode step compiled
+    "grpo_fast": ["algo.advantage=grpo", "algo.kl_coef=0.0", "rollout.mode=sync", "actor.torch_threads=0",
+                  "rollout.stream_chunk_prompts={prompts}", "actor.max_tokens_per_micro=16384"],
 }
+GPU_ONLY = {"grpo_fast": ["rollout.weight_sync=cuda_ipc", "rollout.hf.compile=true"]}
 PHASES = ("time/rollout_and_reward_s", "time/batch_s", "time/old_logprob_s", "time/update_s", "time/sync_s")
 
 
@@ -61,7 +66,8 @@ def shared_overrides(args) -> list[str]:
 
 
 def setting_overrides(args, setting: str) -> list[str]:
-    return [o.format(prompts=args.prompts) for o in SETTINGS[setting]]
+    gpu = GPU_ONLY.get(setting, []) if args.shape != "tiny" else []
+    return [o.format(prompts=args.prompts) for o in SETTINGS[setting] + gpu]
 
 
 def features(cfg: dict) -> dict:
