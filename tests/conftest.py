@@ -1,7 +1,14 @@
 """Shared fixtures. The tiny model is built once into $MISPO_CACHE (make prepare does it before pytest)."""
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# Every test that starts Ray without an address gets a cluster of its own, even while another test (another pytest-
+# xdist worker) runs a `ray start` cluster, which ray.init() would otherwise join (tests/integration/test_ray_cluster.py
+# passes its cluster's address explicitly). Inherited by the `python -m rl.train` subprocesses.
+os.environ.setdefault("RAY_ADDRESS", "local")
 
 REPO_ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 

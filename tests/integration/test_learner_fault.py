@@ -25,8 +25,10 @@ def _args(run_dir: Path, *extra: str) -> list[str]:
             "logging.wandb.mode=disabled", *extra]
 
 
-def _pids(pattern: str) -> list[int]:
-    out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
+def _pids(pattern: str, session: int) -> list[int]:
+    """Processes matching `pattern` in the run's session (the driver's: its Ray processes inherit it), not another
+    test's."""
+    out = subprocess.run(["pgrep", "-s", str(session), "-f", pattern], capture_output=True, text=True)
     return [int(p) for p in out.stdout.split()]
 
 
@@ -45,7 +47,7 @@ def test_killed_learner_stops_the_run_cleanly_and_resume_finishes_it(tmp_path):
     while not (run_dir / "checkpoints" / "step_2" / "meta.json").is_file():
         assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()[1][-3000:]
         time.sleep(0.05)
-    learners = _pids("ray::Learner")
+    learners = _pids("ray::Learner", proc.pid)
     assert learners, "no learner process found"
     killed_at = time.monotonic()
     for pid in learners:
