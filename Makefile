@@ -63,9 +63,12 @@ dry-run: install
 unit: install
 	$(BIN)/python -m pytest tests/unit -q
 
+# two pytest-xdist workers (2 cores: the suite waits on Ray/Docker/subprocess start-ups ~45% of the time when
+# serial), then the few tests marked `serial` alone
 test: install
 	$(MAKE) --no-print-directory -j3 sandboxes models vllm
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest tests -n 2 --dist load -m "not serial"
+	$(BIN)/python -m pytest tests -m serial
 
 clean:
 	rm -rf runs wandb

@@ -45,3 +45,21 @@ def test_model_source_names_every_builtin_tiny_model():
     from rl.tiny_model.build import MODELS
 
     assert set(BUILTIN_MODELS) == set(MODELS)
+
+
+def test_shipped_builds_are_of_the_current_recipes_and_install_into_a_fresh_cache(tmp_path, monkeypatch):
+    """A fresh machine copies the shipped builds instead of training (make models); a recipe change without a
+    re-shipped build would silently fall back to minutes of training, so it fails here instead."""
+    from transformers import AutoModelForCausalLM
+
+    from rl.tiny_model.build import MODELS, ensure_built, shipped_copy, shipped_dir
+
+    monkeypatch.setenv("MISPO_CACHE", str(tmp_path))
+    for name in MODELS:
+        assert shipped_copy(name) is not None, f"{shipped_dir(name)} is missing or of an older recipe: rebuild it " \
+            f"with `python -m rl.tiny_model.build --name {name} --from-scratch --out {shipped_dir(name)} --force`"
+        path = ensure_built(name)
+        assert path.startswith(str(tmp_path))
+        shipped = AutoModelForCausalLM.from_pretrained(shipped_dir(name)).state_dict()
+        installed = AutoModelForCausalLM.from_pretrained(path).state_dict()
+        assert all(torch.equal(shipped[k], installed[k]) for k in shipped)
