@@ -54,15 +54,3 @@ def _gloo_broadcast(engine, weights: dict, version: int, bucket_mb: int = 1) -> 
 def gloo_broadcast():
     """`gloo_broadcast(engine, weights, version)`: the learner side of `rollout.weight_sync=gloo`, in-test."""
     return _gloo_broadcast
-
-
-def pytest_collection_modifyitems(config, items) -> None:
-    """Slow end-to-end tests first, then the other integration tests, unit tests last (stable within each): with
-    `pytest -n 2 --dist load` (make test) the long runs spread over both workers from the start and the short tests
-    fill the gaps at the end, instead of one long run keeping a worker busy after the other has finished."""
-    def rank(item) -> int:
-        marks = {m.name for m in item.iter_markers()}
-        return 0 if "slow" in marks else 1 if marks & {"ray", "docker", "vllm"} else 2
-
-    items.sort(key=rank)
-
