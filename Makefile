@@ -63,11 +63,11 @@ dry-run: install
 unit: install
 	$(BIN)/python -m pytest tests/unit -q
 
-# three pytest-xdist workers on 2 cores (run one at a time, the suite waits on Ray/Docker/subprocess start-ups ~45%
-# of the time), then the few tests marked `serial` alone
+# two pytest-xdist workers (run one at a time, the suite left the 2 cores idle ~45% of the time, waiting on
+# Ray/Docker/subprocess start-ups; three workers measured slower), then the few tests marked `serial` alone
 test: install
 	$(MAKE) --no-print-directory -j3 sandboxes models vllm
-	$(BIN)/python -m pytest tests -n 3 --dist worksteal -m "not serial"
+	$(BIN)/python -m pytest tests -n 2 --dist worksteal -m "not serial"
 	$(BIN)/python -m pytest tests -m serial
 
 clean:

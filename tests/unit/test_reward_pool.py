@@ -72,6 +72,7 @@ PATHOLOGICAL = {
 }
 
 
+@pytest.mark.serial  # wall-clock bound on CPU-budgeted scoring: measured over 3 s under two other test workers
 @pytest.mark.parametrize("name", sorted(PATHOLOGICAL))
 def test_pathological_math_is_a_prompt_wrong_answer(pool, name):
     """Answer-caused slowness is the policy's fault: status ok and score 0 well inside the deadline, never a
