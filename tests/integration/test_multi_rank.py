@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from test_zero3 import _batch, _update  # same directory: pytest puts it on sys.path
 
 pytestmark = [pytest.mark.ray]
