@@ -17,8 +17,9 @@ How it stays exact:
   sampled token. Greedy (temperature 0) takes the argmax and reports temperature-1 logprobs.
 
 Supported: decoder-only models whose layers are `full_attention` or `sliding_attention` and whose attention calls
-`past_key_values.update(key, value, layer_idx)` (Llama, Qwen2/2.5/3, Mistral, Gemma-style and most HF causal LMs);
-`supported(model)` says why not otherwise and the engine falls back to `generate`.
+`past_key_values.update(key, value, layer_idx)` (Llama, Qwen2/2.5/3, Mistral, Phi3, Gemma-style and most HF causal
+LMs); not: attention SDPA cannot express (sinks, logit soft-capping) and dynamic/longrope RoPE (a host read per
+step). `supported(model)` says why and the engine falls back to `generate`.
 """
 from __future__ import annotations
 
@@ -56,17 +57,38 @@ def grouped_decode_attention(module: Any, query: torch.Tensor, key: torch.Tensor
                                   **kwargs)
 
 
+def text_config(model: Any) -> Any:
+    return model.config.get_text_config(decoder=True) if hasattr(model.config, "get_text_config") else model.config
+
+
+def layer_types(cfg: Any) -> list[str]:
+    """Each layer's attention type. Models without `layer_types` (Llama, Mistral, Phi3) use one mask for every
+    layer: sliding-window when `sliding_window` is set (what their forward builds), full otherwise."""
+    types = getattr(cfg, "layer_types", None)
+    if types:
+        return list(types)
+    kind = "sliding_attention" if getattr(cfg, "sliding_window", None) is not None else "full_attention"
+    return [kind] * cfg.num_hidden_layers
+
+
 def supported(model: Any) -> str | None:
     """None when `model` can be decoded here; otherwise the reason (the engine then uses `generate`)."""
-    cfg = model.config.get_text_config(decoder=True) if hasattr(model.config, "get_text_config") else model.config
+    cfg = text_config(model)
     if getattr(model.config, "is_encoder_decoder", False):
         return "encoder-decoder model"
-    types = getattr(cfg, "layer_types", None) or ["full_attention"] * cfg.num_hidden_layers
-    other = sorted({t for t in types if t not in LAYER_TYPES})
+    other = sorted({t for t in layer_types(cfg) if t not in LAYER_TYPES})
     if other:
         return f"layer types {other} (only {list(LAYER_TYPES)})"
     if model.config._attn_implementation not in ("sdpa", "eager", ATTENTION):
         return f"attention implementation {model.config._attn_implementation!r} (sdpa or eager)"
+    if not getattr(model, "_supports_sdpa", True):
+        return "a model without SDPA support (its attention has terms SDPA cannot apply, e.g. sinks)"
+    if getattr(cfg, "attn_logit_softcapping", None):
+        return "attention logit soft-capping (SDPA cannot apply it)"
+    rope = getattr(cfg, "rope_parameters", None) or getattr(cfg, "rope_scaling", None) or {}
+    rope_type = rope.get("rope_type", rope.get("type")) if isinstance(rope, dict) else None
+    if rope_type in ("dynamic", "longrope"):
+        return f"{rope_type} RoPE (reads the largest position on the host each step)"
     return None
 
 
@@ -156,9 +178,8 @@ class StaticDecoder:
         AttentionMaskInterface.register(ATTENTION, ALL_MASK_ATTENTION_FUNCTIONS["sdpa"])  # masks built as for sdpa
         model.set_attn_implementation(ATTENTION)  # the engine's own copy of the model; the learner keeps its own
         self.model = model
-        self.cfg = model.config.get_text_config(decoder=True) if hasattr(model.config, "get_text_config") \
-            else model.config
-        self.types = list(getattr(self.cfg, "layer_types", None) or ["full_attention"] * self.cfg.num_hidden_layers)
+        self.cfg = text_config(model)
+        self.types = layer_types(self.cfg)
         self.window = getattr(self.cfg, "sliding_window", None)
         self.device = next(model.parameters()).device
         self.dtype = next(model.parameters()).dtype
@@ -172,12 +193,14 @@ class StaticDecoder:
             "emulate_precision_casts": True}) if compile_forward else self._forward
         self._shape: tuple[int, int] | None = None
         self._graphs: dict[tuple[float, float], torch.cuda.CUDAGraph] = {}
+        self._pool: Any = None
 
     # ---- state for one (batch, length) shape
     def _allocate(self, batch: int, length: int) -> None:
         heads = getattr(self.cfg, "num_key_value_heads", None) or self.cfg.num_attention_heads
         head_dim = getattr(self.cfg, "head_dim", None) or self.cfg.hidden_size // self.cfg.num_attention_heads
         self._graphs = {}
+        self._pool = None
         self.kv = None
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
@@ -204,7 +227,11 @@ class StaticDecoder:
         return masks
 
     def _forward(self, ids: torch.Tensor, positions: torch.Tensor, masks: dict[str, torch.Tensor]) -> torch.Tensor:
-        out = self.model(input_ids=ids, position_ids=positions, attention_mask=masks, past_key_values=self.kv,
+        # one attention type: the 4D mask itself (every model's mask builder passes a 4D mask through); mixed types:
+        # the {type: mask} mapping, which the models with mixed layers (Qwen2/3, Gemma2/3) accept as prepared
+        kinds = set(self.types)
+        mask = masks[next(iter(kinds))] if len(kinds) == 1 else masks
+        out = self.model(input_ids=ids, position_ids=positions, attention_mask=mask, past_key_values=self.kv,
                          use_cache=True, logits_to_keep=1)
         return out.logits[:, -1]
 
@@ -234,6 +261,7 @@ class StaticDecoder:
     def _capture(self, temperature: float, top_p: float) -> torch.cuda.CUDAGraph:
         """Warm the step up on a side stream, then capture it (the state tensors are the graph's inputs)."""
         saved = [t.clone() for t in self._state()]
+        rng = torch.cuda.get_rng_state(self.device)  # the warm-up's draws must not shift the seeded stream
         stream = torch.cuda.Stream()
         stream.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(stream):
@@ -241,8 +269,11 @@ class StaticDecoder:
                 self._step(temperature, top_p)
         torch.cuda.current_stream().wait_stream(stream)
         self._restore(saved)
+        torch.cuda.set_rng_state(rng, self.device)
+        if self._pool is None:
+            self._pool = torch.cuda.graph_pool_handle()
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
+        with torch.cuda.graph(graph, pool=self._pool):  # one pool: replays never overlap
             self._step(temperature, top_p)
         self._restore(saved)
         return graph
@@ -257,14 +288,24 @@ class StaticDecoder:
                top_p: float, prefill_tokens: int = 32768) -> Decoded:
         """input_ids/attention [B, W] left-padded on the device. Returns up to max_new_tokens tokens per row (the
         prompt is prefilled in row chunks of about `prefill_tokens` tokens)."""
-        batch, width = input_ids.shape
+        rows, width = input_ids.shape
         length = -(-(width + max_new_tokens) // self.length_multiple) * self.length_multiple
-        if self._shape != (batch, length):
-            self._allocate(batch, length)
-            self._shape = (batch, length)
+        # the cache (and the captured steps, and compiled code) of a larger shape is reused: a smaller batch gets
+        # finished filler rows, a shorter request the longer cache; only a larger shape reallocates (once)
+        if self._shape is None or rows > self._shape[0] or length > self._shape[1]:
+            shape = (max(rows, self._shape[0] if self._shape else 0), max(length, self._shape[1] if self._shape else 0))
+            self._allocate(*shape)
+            self._shape = shape
+        batch, length = self._shape
+        if rows < batch:  # filler rows: one visible pad token, finished from the start
+            input_ids = torch.cat([input_ids, input_ids.new_full((batch - rows, width), self.pad_id)])
+            filler = attention.new_zeros((batch - rows, width))
+            filler[:, -1] = 1
+            attention = torch.cat([attention, filler])
         kv = self.kv
         for t in (self.valid, self.finished, self.step_index, self.out_tokens, self.out_logprobs):
             t.zero_()
+        self.finished[rows:] = True
         self.valid[:, :width] = attention.bool()
         positions = (attention.long().cumsum(-1) - 1).clamp(min=0)
         query = self.slot_index[:width]
@@ -296,4 +337,4 @@ class StaticDecoder:
             steps += 1
             if steps % every == 0 and bool(self.finished.all()):
                 break
-        return Decoded(tokens=self.out_tokens[:, :steps].clone(), logprobs=self.out_logprobs[:, :steps].clone())
+        return Decoded(tokens=self.out_tokens[:rows, :steps].clone(), logprobs=self.out_logprobs[:rows, :steps].clone())

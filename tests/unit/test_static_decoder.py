@@ -114,6 +114,48 @@ def test_sliding_window_layers_match_generate():
     assert torch.equal(out.tokens, ref)
 
 
+@pytest.mark.parametrize("family", ["llama", "mistral"])
+def test_models_without_layer_types_match_generate(family):
+    """Llama (one full mask) and Mistral (one sliding-window mask for every layer, window 5 < the decoded length)
+    take a single 4D mask: their forward has no {type: mask} mapping."""
+    from transformers import LlamaConfig, LlamaForCausalLM, MistralConfig, MistralForCausalLM
+
+    torch.manual_seed(0)
+    shape = dict(vocab_size=97, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                 num_key_value_heads=2, max_position_embeddings=128, eos_token_id=1, pad_token_id=0)
+    model = (LlamaForCausalLM(LlamaConfig(**shape)) if family == "llama"
+             else MistralForCausalLM(MistralConfig(**shape, sliding_window=5))).eval()
+    assert supported(model) is None
+    prompts = random_prompts(4, 2, 9, 97, seed=6)
+    ids, mask = left_padded(prompts, 0)
+    with torch.no_grad():
+        ref = model.generate(input_ids=ids, attention_mask=mask, do_sample=False, max_new_tokens=10, min_new_tokens=10,
+                             pad_token_id=0, eos_token_id=None)[:, ids.shape[1]:]
+    out = StaticDecoder(model, pad_id=0, stop_ids=[]).decode(ids, mask, 10, 0.0, 1.0)
+    assert torch.equal(out.tokens, ref)
+
+
+def test_a_smaller_request_reuses_the_larger_cache_with_the_same_result(engines):
+    """Fewer rows (finished filler rows) and a shorter request (the longer cache) decode what a fresh decoder does."""
+    _, own = engines
+    prompts = random_prompts(6, 3, 12, len(own.tokenizer), seed=8)
+    big, small = left_padded(prompts, own.pad_id), left_padded(prompts[:2], own.pad_id)
+    fresh = StaticDecoder(own.model, own.pad_id, own.stop_ids).decode(*small, 6, 0.0, 1.0)
+    reused = StaticDecoder(own.model, own.pad_id, own.stop_ids)
+    reused.decode(*big, 200, 0.0, 1.0)
+    out = reused.decode(*small, 6, 0.0, 1.0)
+    assert reused._shape[0] == 6 and out.tokens.shape[0] == 2
+    assert torch.equal(out.tokens, fresh.tokens) and torch.allclose(out.logprobs, fresh.logprobs, atol=1e-6)
+
+
+def test_unsupported_attention_falls_back():
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    cfg = LlamaConfig(vocab_size=50, hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                      num_key_value_heads=1, rope_scaling={"rope_type": "dynamic", "factor": 2.0})
+    assert "dynamic RoPE" in supported(LlamaForCausalLM(cfg))
+
+
 def test_nucleus_is_transformers_top_p():
     scores = torch.randn(6, 50)
     for top_p in (0.3, 0.8, 0.95):
