@@ -8,5 +8,7 @@ if [ ! -d /tmp/site/deepspeed ]; then
   (cd /tmp && tar xzf "$root"/gpu_wheels/deepspeed-*.tar.gz && cd deepspeed-0.19.8 && \
    DS_BUILD_OPS=0 python3 -m pip install -q --no-index --no-deps --no-build-isolation --target /tmp/site .)
 fi
+# the tiny models install from data/tiny_models into this cache on first use (no need to carry it: the device tool's
+# 64 MiB limit fits the checkout + gpu_wheels, not a third copy of the models)
 export PYTHONPATH=/tmp/site:$root MISPO_CACHE=$root/gpu_cache
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # GPU smoke run of SFT and the merge (device tool, one GPU, no Docker): bf16 SFT of the math expert, then a
 # math-only merge with top-k logit distillation and a few on-policy distillation steps, engines on the GPU.
-#   bash scripts/gpu/smoke_distill.sh [extra merge overrides...]      (needs gpu_wheels/ and gpu_cache/ carried)
+#   bash scripts/gpu/smoke_distill.sh [extra merge overrides...]      (needs gpu_wheels/ carried; the tiny models install from data/tiny_models into gpu_cache/)
 set -euo pipefail
 source scripts/gpu/setup_env.sh
 out=${OUT:-/tmp}

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # GPU smoke run for the device tool (one H100, no internet): a short bf16 training with the learner and the HF
-# engine sharing the GPU. Usage (repo root, on the device; needs gpu_wheels/ and gpu_cache/ carried):
+# engine sharing the GPU. Usage (repo root, on the device; needs gpu_wheels/ carried; the tiny models install from data/tiny_models into gpu_cache/):
 #   bash scripts/gpu/smoke_train.sh [extra overrides...]
 set -euo pipefail
 source scripts/gpu/setup_env.sh
