@@ -1,5 +1,6 @@
-"""HF transformers engine: `model.generate` with sampling; the reported logprobs are those of the distribution the
-tokens were sampled from.
+"""HF transformers engine: `model.generate` with sampling (on CUDA by default the engine's own decoding loop,
+rollout/static_decoder.py, with the same sampling semantics); the reported logprobs are those of the distribution
+the tokens were sampled from.
 
 Sampling follows our SamplingParams and nothing else. transformers fills every generation setting left unset from
 the checkpoint's generation_config.json (repetition_penalty, min_p, top_k, no_repeat_ngram_size,
@@ -51,6 +52,18 @@ DECODERS = ("auto", "own", "generate")
 ALLOWED_PROCESSORS = ("TemperatureLogitsWarper", "TopPLogitsWarper")
 SAMPLING_KEYS = {"temperature", "top_p", *NEUTRAL_PROCESSORS}  # reported when a checkpoint sets them
 SPECIAL_TOKEN_KEYS = ("eos_token_id", "pad_token_id", "bos_token_id", "decoder_start_token_id")
+def left_pad(prompts: list[list[int]], pad_id: int, multiple: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """(input_ids, attention_mask) [B, W], prompts right-aligned so generation continues right after each one; W is
+    the longest prompt rounded up to `multiple`."""
+    width = -(-max(len(p) for p in prompts) // multiple) * multiple
+    input_ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(prompts), width), dtype=torch.long)
+    for i, p in enumerate(prompts):
+        input_ids[i, width - len(p):] = torch.tensor(p)
+        attention[i, width - len(p):] = 1
+    return input_ids, attention
+
+
 class SamplingConfigError(RuntimeError):
     """transformers would sample with a logits processor that the reported logprobs do not account for."""
 
@@ -198,14 +211,9 @@ class HFEngine(Engine):
         return [done[i * params.n:(i + 1) * params.n] for i in range(len(prompts))]
 
     def _generate_batch(self, prompts: list[list[int]], gen_cfg: GenerationConfig) -> list[Completion]:
-        width = max(len(p) for p in prompts)
-        if self.static_cache:  # few distinct shapes -> few recompilations of the static-cache decoder
-            width = -(-width // 64) * 64
-        input_ids = torch.full((len(prompts), width), self.pad_id, dtype=torch.long)
-        attention = torch.zeros((len(prompts), width), dtype=torch.long)
-        for i, p in enumerate(prompts):  # left padding: generation continues right after each prompt
-            input_ids[i, width - len(p):] = torch.tensor(p)
-            attention[i, width - len(p):] = 1
+        # few distinct shapes -> few recompilations of the static-cache decoder
+        input_ids, attention = left_pad(prompts, self.pad_id, multiple=64 if self.static_cache else 1)
+        width = input_ids.shape[1]
         if self.decoder is not None:
             temperature = 0.0 if not gen_cfg.do_sample else gen_cfg.temperature
             out = self.decoder.decode(input_ids.to(self.device), attention.to(self.device), gen_cfg.max_new_tokens,

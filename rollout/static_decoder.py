@@ -160,8 +160,9 @@ def sample(logits: torch.Tensor, temperature: float, top_p: float) -> tuple[torc
 
 class StaticDecoder:
     """Decodes left-padded prompt batches with `model` (see the module docstring). One instance per engine; the
-    cache and (on CUDA) the captured step are kept for the last (batch, length, sampling) shape and rebuilt on a
-    change. `graphs=False` runs the same step eagerly (CPU, and CUDA when capture is unwanted)."""
+    cache and (on CUDA) one captured step per (temperature, top_p) are kept for the largest (batch, length) seen and
+    reused by smaller requests. `graphs=False` runs the same step eagerly (CPU, and CUDA when capture is
+    unwanted)."""
 
     def __init__(self, model: Any, pad_id: int, stop_ids: list[int], graphs: bool = True,
                  length_multiple: int = 128, compile_forward: bool = False) -> None:

@@ -1,5 +1,6 @@
-"""GPU rollout without vLLM, measured: decode throughput and MIS-PO keep (bf16) of the product's HF engine
-(dynamic KV cache; static cache with `--static`) beside transformers' continuous batching (`generate_batch`:
+"""GPU rollout without vLLM, measured: decode throughput and MIS-PO keep (bf16) of the HF engine's
+`generate` path (dynamic KV cache; static cache with `--static`; the own decoding loop is scripts/bench/hf_generate.py)
+beside transformers' continuous batching (`generate_batch`:
 paged attention, CUDA graphs, logprobs returned), same prompts and sampling, in one run.
 
 Keep: the learner's logprobs (the same bf16 weights, full forward, rl/logprobs.py) against each mode's rollout
@@ -72,7 +73,8 @@ def main() -> None:
         learner = AutoModelForCausalLM.from_pretrained(path, dtype=torch.bfloat16).to(device).eval()
         for static in ([False, True] if args.static else [False]):
             name = "hf_static" if static else "hf_dynamic"
-            engine = HFEngine(str(path), dtype="bfloat16", batch_size=args.batch, static_cache=static)
+            engine = HFEngine(str(path), dtype="bfloat16", batch_size=args.batch, static_cache=static,
+                              decoder="generate")  # the own loop is measured by hf_generate.py
             params = SamplingParams(n=1, temperature=1.0, max_new_tokens=args.new_tokens, seed=0)
             engine.generate(prompts[:8], params)
             t0 = time.perf_counter()

@@ -9,19 +9,9 @@ import torch
 from transformers import Qwen2Config, Qwen2ForCausalLM, TopPLogitsWarper
 
 from rl.logprobs import sequence_logprobs
-from rollout.hf_engine import HFEngine
+from rollout.hf_engine import HFEngine, left_pad
 from rollout.static_decoder import StaticDecoder, grouped_decode_attention, nucleus, sample, supported
 from rollout.types import SamplingParams
-
-
-def left_padded(prompts: list[list[int]], pad: int) -> tuple[torch.Tensor, torch.Tensor]:
-    width = max(len(p) for p in prompts)
-    ids = torch.full((len(prompts), width), pad)
-    mask = torch.zeros((len(prompts), width), dtype=torch.long)
-    for i, p in enumerate(prompts):
-        ids[i, width - len(p):] = torch.tensor(p)
-        mask[i, width - len(p):] = 1
-    return ids, mask
 
 
 def random_prompts(n: int, lo: int, hi: int, vocab: int, seed: int = 0) -> list[list[int]]:
@@ -30,7 +20,7 @@ def random_prompts(n: int, lo: int, hi: int, vocab: int, seed: int = 0) -> list[
             for _ in range(n)]
 
 
-def learner_logprobs(model, prompts, decoded, pad: int, temperature: float) -> list[torch.Tensor]:
+def learner_logprobs(model, prompts, decoded, temperature: float) -> list[torch.Tensor]:
     """Per row, the learner's logprobs of the decoded tokens (full forward of prompt + response)."""
     out = []
     for p, toks in zip(prompts, decoded):
@@ -38,6 +28,18 @@ def learner_logprobs(model, prompts, decoded, pad: int, temperature: float) -> l
         lp, _ = sequence_logprobs(model, ids, torch.ones_like(ids), temperature)
         out.append(lp[0, len(p) - 1: len(p) - 1 + len(toks)])
     return out
+
+
+def assert_greedy_equals_generate(model, seed: int, new_tokens: int) -> None:
+    """The own loop's greedy tokens are `generate`'s for left-padded random prompts (eos never stops a row)."""
+    assert supported(model) is None
+    prompts = random_prompts(5, 2, 9, model.config.vocab_size, seed=seed)
+    ids, mask = left_pad(prompts, 0)
+    with torch.no_grad():
+        ref = model.generate(input_ids=ids, attention_mask=mask, do_sample=False, max_new_tokens=new_tokens,
+                             min_new_tokens=new_tokens, pad_token_id=0, eos_token_id=None)[:, ids.shape[1]:]
+    out = StaticDecoder(model, pad_id=0, stop_ids=[]).decode(ids, mask, new_tokens, 0.0, 1.0)
+    assert torch.equal(out.tokens, ref)
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +56,7 @@ def test_greedy_tokens_equal_generate_and_logprobs_equal_learner(engines):
     got = [c[0] for c in own.generate(prompts, params)]
     assert [c.token_ids for c in got] == [c.token_ids for c in ref]
     assert [c.finish_reason for c in got] == [c.finish_reason for c in ref]
-    for c, lp in zip(got, learner_logprobs(own.model, prompts, [c.token_ids for c in got], own.pad_id, 1.0)):
+    for c, lp in zip(got, learner_logprobs(own.model, prompts, [c.token_ids for c in got], 1.0)):
         assert torch.allclose(torch.tensor(c.logprobs), lp, atol=1e-5)
 
 
@@ -67,7 +69,7 @@ def test_sampled_logprobs_are_the_learners(engines, temperature, top_p):
     out = [c for group in own.generate(prompts, SamplingParams(n=2, temperature=temperature, top_p=top_p,
                                                                max_new_tokens=20, seed=3)) for c in group]
     rows = [p for p in prompts for _ in range(2)]
-    for c, lp in zip(out, learner_logprobs(own.model, rows, [c.token_ids for c in out], own.pad_id, temperature)):
+    for c, lp in zip(out, learner_logprobs(own.model, rows, [c.token_ids for c in out], temperature)):
         got = torch.tensor(c.logprobs)
         if top_p == 1.0:
             assert torch.allclose(got, lp, atol=1e-5)
@@ -103,15 +105,7 @@ def test_sliding_window_layers_match_generate():
                       num_key_value_heads=2, max_position_embeddings=128, use_sliding_window=True, sliding_window=6,
                       max_window_layers=1, layer_types=["full_attention", "sliding_attention"], eos_token_id=1,
                       pad_token_id=0)
-    model = Qwen2ForCausalLM(cfg).eval()
-    assert supported(model) is None
-    prompts = random_prompts(5, 2, 9, 97, seed=4)
-    ids, mask = left_padded(prompts, 0)
-    with torch.no_grad():
-        ref = model.generate(input_ids=ids, attention_mask=mask, do_sample=False, max_new_tokens=12, min_new_tokens=12,
-                             pad_token_id=0, eos_token_id=None)[:, ids.shape[1]:]
-    out = StaticDecoder(model, pad_id=0, stop_ids=[]).decode(ids, mask, 12, 0.0, 1.0)
-    assert torch.equal(out.tokens, ref)
+    assert_greedy_equals_generate(Qwen2ForCausalLM(cfg).eval(), seed=4, new_tokens=12)
 
 
 @pytest.mark.parametrize("family", ["llama", "mistral"])
@@ -125,21 +119,14 @@ def test_models_without_layer_types_match_generate(family):
                  num_key_value_heads=2, max_position_embeddings=128, eos_token_id=1, pad_token_id=0)
     model = (LlamaForCausalLM(LlamaConfig(**shape)) if family == "llama"
              else MistralForCausalLM(MistralConfig(**shape, sliding_window=5))).eval()
-    assert supported(model) is None
-    prompts = random_prompts(4, 2, 9, 97, seed=6)
-    ids, mask = left_padded(prompts, 0)
-    with torch.no_grad():
-        ref = model.generate(input_ids=ids, attention_mask=mask, do_sample=False, max_new_tokens=10, min_new_tokens=10,
-                             pad_token_id=0, eos_token_id=None)[:, ids.shape[1]:]
-    out = StaticDecoder(model, pad_id=0, stop_ids=[]).decode(ids, mask, 10, 0.0, 1.0)
-    assert torch.equal(out.tokens, ref)
+    assert_greedy_equals_generate(model, seed=6, new_tokens=10)
 
 
 def test_a_smaller_request_reuses_the_larger_cache_with_the_same_result(engines):
     """Fewer rows (finished filler rows) and a shorter request (the longer cache) decode what a fresh decoder does."""
     _, own = engines
     prompts = random_prompts(6, 3, 12, len(own.tokenizer), seed=8)
-    big, small = left_padded(prompts, own.pad_id), left_padded(prompts[:2], own.pad_id)
+    big, small = left_pad(prompts, own.pad_id), left_pad(prompts[:2], own.pad_id)
     fresh = StaticDecoder(own.model, own.pad_id, own.stop_ids).decode(*small, 6, 0.0, 1.0)
     reused = StaticDecoder(own.model, own.pad_id, own.stop_ids)
     reused.decode(*big, 200, 0.0, 1.0)
