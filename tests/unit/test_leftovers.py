@@ -43,8 +43,12 @@ def test_record_run_tracks_and_tags_the_children(tmp_path, monkeypatch):
         assert os.environ[leftovers.TOKEN_ENV] == rec["token"]
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])  # inherits the token
         try:
-            assert [p for p, _ in leftovers.tagged_processes(rec["token"])] == [child.pid]
+            # until the child has exec'd, /proc/<pid>/environ still shows the parent's start-up environment (no
+            # token): under a loaded machine that window lasted past the first read
             deadline = time.monotonic() + 10
+            while [p for p, _ in leftovers.tagged_processes(rec["token"])] != [child.pid]:
+                assert time.monotonic() < deadline, leftovers.tagged_processes(rec["token"])
+                time.sleep(0.05)
             while str(child.pid) not in json.loads((tmp_path / "driver.json").read_text())["processes"]:
                 assert time.monotonic() < deadline, "the watcher did not record the child"
                 time.sleep(0.05)
