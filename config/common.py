@@ -36,6 +36,8 @@ class LearnerRoleConfig:
     max_tokens_per_micro: int = 0  # > 0: padding-free packed micro-batches of at most this many tokens (rl/packing.py)
     logprob_chunk_tokens: int = 0  # > 0: LM head + log-softmax over this many tokens at a time (no [T, vocab] tensor;
     #                                ZeRO 0-2 only, ignored under ZeRO-3)
+    compile: bool = False  # torch.compile each transformer block and the log-softmax (rl/compile_regions.py; GPUs,
+    #                        ZeRO 0-2): fused element-wise kernels, ~first step slower while it compiles
     zero_stage: int = 1  # 3 shards parameters, gradients and optimizer state over the ranks (weights gathered per bucket)
     offload: str = "none"  # none | optimizer (optimizer state on CPU, ZeRO >= 1) | all (+ parameters, ZeRO-3)
     offload_ratio: float = 1.0  # ZeRO-3 optimizer offload: share of the optimizer state on the CPU (< 1 keeps the
@@ -104,6 +106,9 @@ def check_learner_role(name: str, cfg: LearnerRoleConfig) -> list[str]:
                       f"{name}.offload=optimizer")
     elif cfg.offload == "optimizer" and cfg.zero_stage == 0:
         errors.append(f"{name}.offload: optimizer offload needs ZeRO >= 1; set {name}.zero_stage=2 or 3")
+    if getattr(cfg, "compile", False) and cfg.zero_stage == 3:
+        errors.append(f"{name}.compile: compiled blocks are not supported with ZeRO-3 (its parameter gathers hook "
+                      f"every module's forward); set {name}.compile=false or {name}.zero_stage=2")
     ratio = getattr(cfg, "offload_ratio", 1.0)
     if not 0.0 < ratio <= 1.0:
         errors.append(f"{name}.offload_ratio: must be in (0, 1], got {ratio}")

@@ -13,6 +13,7 @@ from config.common import ModelConfig
 from config.rl import CriticConfig
 from rl.algos.critic_loss import value_loss
 from rl.batch import TrainBatch
+from rl.compile_regions import compile_blocks
 from rl.deepspeed_setup import build_engine, init_rank, step_budget_micro, step_micro
 from rl.engine_checkpoint import load_engine, save_engine, state_bytes
 from rl.packing import pack, token_budget_chunks, unpack
@@ -51,6 +52,8 @@ class Critic:
         model = ValueModel(model_path, learner_attention(model_cfg, cfg))
         if model_cfg.gradient_checkpointing:
             model.backbone.gradient_checkpointing_enable()
+        if cfg.compile:
+            log.info("critic: compiled %d transformer blocks", compile_blocks(model))
         self._varlen = model.backbone.config._attn_implementation == VARLEN
         self.engine = build_engine(model, cfg, model_cfg.dtype, gas)
 

@@ -114,9 +114,23 @@ def build_engine(model: torch.nn.Module, cfg: LearnerRoleConfig, dtype: str, gas
     else:
         factor = warmup_constant(cfg.warmup_steps)
     scheduler = lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, factor)  # noqa: E731
-    engine, *_ = deepspeed.initialize(model=model, model_parameters=[p for p in model.parameters() if p.requires_grad],
-                                      config=deepspeed_config(cfg, dtype, gas, total_steps), lr_scheduler=scheduler)
+    params = [p for p in model.parameters() if p.requires_grad]
+    config = deepspeed_config(cfg, dtype, gas, total_steps)
+    optimizer = fused_adamw(params, cfg)
+    if optimizer is not None:
+        config.pop("optimizer")
+    engine, *_ = deepspeed.initialize(model=model, model_parameters=params, optimizer=optimizer, config=config,
+                                      lr_scheduler=scheduler)
     return engine
+
+
+def fused_adamw(params: list[torch.nn.Parameter], cfg: LearnerRoleConfig) -> torch.optim.Optimizer | None:
+    """On GPUs without offload: torch's fused AdamW (one kernel over all parameters; DeepSpeed's torch_adam path
+    builds the multi-tensor `foreach` one, ~3x the optimizer-step time at a 0.5B shape), handed to DeepSpeed as the
+    client optimizer that its ZeRO / bf16 wrappers drive. None elsewhere (DeepSpeed builds AdamW from the config)."""
+    if not torch.cuda.is_available() or getattr(cfg, "offload", "none") != "none":
+        return None
+    return torch.optim.AdamW(params, lr=cfg.lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay, fused=True)
 
 
 def step_micro(engine, loss: torch.Tensor, gas: int, world_size: int) -> None:

@@ -15,6 +15,7 @@ from config.rl import ActorConfig, AlgoConfig
 from rl.algos.mispo import aggregate
 from rl.algos.objectives import ObjectiveParams, k3_kl, policy_loss
 from rl.batch import TrainBatch
+from rl.compile_regions import compile_blocks
 from rl.deepspeed_setup import build_engine, build_frozen_engine, init_rank, step_budget_micro, step_micro
 from rl.engine_checkpoint import load_engine, save_engine, state_bytes
 from rl.hf_export import save_hf_checkpoint
@@ -53,6 +54,8 @@ class Learner:
         model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32, **attn)
         if model_cfg.gradient_checkpointing:
             model.gradient_checkpointing_enable()
+        if actor_cfg.compile:
+            log.info("actor: compiled %d transformer blocks", compile_blocks(model))
         self.lora = actor_cfg.lora.r > 0
         if self.lora:  # adapters only train; the reference is the same model with adapters disabled
             from rl.lora import apply_lora
@@ -82,7 +85,7 @@ class Learner:
         # module's forward, so under ZeRO-3 the full head runs (logprob_chunk_tokens is ignored there)
         chunk = self.cfg.logprob_chunk_tokens if self.cfg.zero_stage != 3 else 0
         return sequence_logprobs(model, c.input_ids, c.attention_mask, self.temperature, with_entropy,
-                                 packed=self.cfg.max_tokens_per_micro > 0, chunk_tokens=chunk)
+                                 packed=self.cfg.max_tokens_per_micro > 0, chunk_tokens=chunk, compiled=self.cfg.compile)
 
     @torch.no_grad()
     def compute_old_logprobs(self, batch: TrainBatch, count: int | None = None) -> OldLogprobs:

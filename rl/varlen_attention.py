@@ -24,6 +24,10 @@ def _varlen_kernel():
     return varlen_attn
 
 
+_KERNEL = _varlen_kernel()
+_KERNEL_PARAMS = frozenset(inspect.signature(_KERNEL).parameters) if _KERNEL is not None else frozenset()
+
+
 def register() -> str:
     """Make `mispo_varlen` loadable by from_pretrained(attn_implementation=...). Idempotent; returns the name."""
     from transformers import AttentionInterface
@@ -47,9 +51,9 @@ def varlen_attention_forward(module: torch.nn.Module, query: torch.Tensor, key: 
     max_len = int(kwargs.get("max_length_q") or int((cu[1:] - cu[:-1]).max()))
     q, k, v = (t[0].transpose(0, 1) for t in (query, key, value))  # [T, H, D]
     groups = q.shape[1] // k.shape[1]
-    kernel = _varlen_kernel() if q.is_cuda else None
+    kernel = _KERNEL if q.is_cuda else None
     if kernel is not None:
-        params = inspect.signature(kernel).parameters
+        params = _KERNEL_PARAMS  # read once at import: inspect inside a compiled block would break its graph
         opts = {"scale": scaling}
         if "is_causal" in params:
             opts["is_causal"] = True

@@ -5,8 +5,9 @@ peak (table) and over a bf16 matmul measured in the same run.
 
     python scripts/bench/learner.py                       # CPU: the tiny model
     python scripts/bench/learner.py --shape 0.5b --seqs 8 --max-len 2048 --dtype bfloat16   # GPU
-Variants: --variants padded,packed,packed-sdpa,packed-flex (packed: the learners' varlen attention,
-rl/varlen_attention.py; packed-sdpa: transformers' SDPA with a block-diagonal mask; packed-flex: flex attention).
+Variants: --variants padded,packed,packed-compiled,packed-sdpa,packed-flex (packed: the learners' varlen attention,
+rl/varlen_attention.py; packed-compiled: + `actor.compile`, rl/compile_regions.py; packed-sdpa: transformers' SDPA
+with a block-diagonal mask; packed-flex: flex attention).
 """
 from __future__ import annotations
 
@@ -86,6 +87,23 @@ def make_batch(vocab: int, seqs: int, max_len: int, prompt: int, seed: int = 0):
     return TrainBatch(ids, am, mask, z, adv, z, z, z, z), lengths
 
 
+def label_phases(learner) -> None:
+    """Wrap the update's phases (logprob forward, DeepSpeed backward, DeepSpeed step) in profiler ranges."""
+    from torch.profiler import record_function
+
+    def wrap(obj, attr: str, label: str) -> None:
+        orig = getattr(obj, attr)
+
+        def wrapped(*a, **k):
+            with record_function(label):
+                return orig(*a, **k)
+        setattr(obj, attr, wrapped)
+
+    wrap(learner, "_logprobs", "phase.forward")
+    wrap(learner.engine, "backward", "phase.backward")
+    wrap(learner.engine, "step", "phase.step")
+
+
 def run_variant(name: str, model_path: str, batch, args, device) -> dict:
     import torch
 
@@ -94,7 +112,8 @@ def run_variant(name: str, model_path: str, batch, args, device) -> dict:
     from rl.learner import Learner
 
     packed = name.startswith("packed")
-    role = dict(lr=1e-6, mini_batches=1, zero_stage=args.zero_stage, torch_threads=0)
+    role = dict(lr=1e-6, mini_batches=1, zero_stage=args.zero_stage, torch_threads=0,
+                compile=name.endswith("-compiled"))
     if packed:
         role.update(max_tokens_per_micro=args.tokens_per_micro, logprob_chunk_tokens=args.chunk_tokens,
                     micro_batch_size=len(batch))
@@ -129,12 +148,17 @@ def run_variant(name: str, model_path: str, batch, args, device) -> dict:
         from torch.profiler import ProfilerActivity, profile
 
         acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+        label_phases(learner)
         with profile(activities=acts) as prof:
             learner.update([batch], [float(batch.response_mask.sum())], (0.5, 2.0), counts)
             sync(device)
         key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
-        print(f"--- {name}: top operators by {key}\n" + prof.key_averages().table(sort_by=key, row_limit=18),
-              flush=True)
+        table = prof.key_averages()
+        print(f"--- {name}: top operators by {key}\n" + table.table(sort_by=key, row_limit=18), flush=True)
+        # host side: the phases' CPU time against the device time they launch (GPU idle = host-bound)
+        phases = [e for e in table if e.key.startswith("phase.") or e.key.startswith("cuda") or "Synchronize" in e.key]
+        for e in sorted(phases, key=lambda e: -e.cpu_time_total)[:12]:
+            print(f"    {e.key:<40} calls {e.count:>5}  host {e.cpu_time_total / 1e3:8.2f} ms", flush=True)
     peak_mem = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else float("nan")
     del learner
     if device.type == "cuda":
