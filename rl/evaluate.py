@@ -46,10 +46,11 @@ def evaluate(cfg: RLConfig, checkpoint: str) -> dict[str, float]:
     from transformers import AutoTokenizer
 
     from rl.evaluation import Evaluator, load_eval_sets
+    from rl.ray_session import start_ray, stop_ray
     from rl.roles import start_reward_workers, start_rollout_workers
 
     sets = load_eval_sets(cfg.eval, cfg.data, AutoTokenizer.from_pretrained(checkpoint))
-    ray.init(address=cfg.ray.address, num_cpus=cfg.ray.num_cpus, include_dashboard=False, ignore_reinit_error=True)
+    own_ray = start_ray(cfg.ray)
     try:
         rollout_workers = start_rollout_workers(cfg.rollout, checkpoint, cfg.model.dtype)
         reward_workers = start_reward_workers(cfg.rewards, set(sets))
@@ -58,7 +59,7 @@ def evaluate(cfg: RLConfig, checkpoint: str) -> dict[str, float]:
         ray.get([w.close.remote() for w in [*reward_workers, *rollout_workers]], timeout=60)
         return metrics
     finally:
-        ray.shutdown()
+        stop_ray(own_ray)
 
 
 if __name__ == "__main__":

@@ -144,10 +144,11 @@ def train(cfg: RLConfig, run_dir: Path, ckpt: Checkpoint | None = None) -> None:
                                   cfg.algo.adaptive_smoothing) if cfg.algo.adaptive_traj_bounds else None
 
     from rl.leftovers import reap_previous_run, record_run
+    from rl.ray_session import start_ray, stop_ray
 
     reap_previous_run(run_dir)  # what a SIGKILLed earlier driver of this run dir left: Ray processes, containers
     record_run(run_dir)  # run_dir/driver.json: this driver and the processes it starts, for the next start
-    ray.init(address=cfg.ray.address, num_cpus=cfg.ray.num_cpus, include_dashboard=False, ignore_reinit_error=True)
+    own_ray = start_ray(cfg.ray)
     metrics = None
     try:
         check_resources(resource_plan(cfg))
@@ -334,7 +335,7 @@ def train(cfg: RLConfig, run_dir: Path, ckpt: Checkpoint | None = None) -> None:
         if metrics is not None:
             metrics.close()
         _close_workers(locals().get("reward_workers"), locals().get("rollout_workers"))
-        ray.shutdown()
+        stop_ray(own_ray)
 
 
 def _setup_eval(cfg: RLConfig, model_path: str):

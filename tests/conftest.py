@@ -13,6 +13,59 @@ os.environ.setdefault("RAY_ADDRESS", "local")
 REPO_ROOT = __import__("pathlib").Path(__file__).resolve().parent.parent
 
 
+# One local Ray cluster per test process, shared by the tests that ask for `ray_session` (the in-process rl.train /
+# learner-group runs): rl.train uses a session its caller already started and leaves it up (rl/ray_session.py), so
+# those tests skip Ray's start and shutdown (~3 CPU-s each). Workers inherit PYTHONPATH at cluster start, so a test
+# that sets another one (a verifier plugin, test stand-ins) gets a fresh cluster; a test that leaves actors or
+# placement groups behind leaves a cluster that is shut down, so the next test starts clean.
+_SHARED_RAY: dict[str, str | None] = {"pythonpath": None, "gcs": None}
+
+
+def _shared_ray_is_up(ray) -> bool:
+    return ray.is_initialized() and _SHARED_RAY["gcs"] == ray.get_runtime_context().gcs_address
+
+
+def _resources_returned(ray, timeout_s: float) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        total, free = ray.cluster_resources(), ray.available_resources()
+        if all(free.get(k, 0.0) >= v - 1e-6 for k, v in total.items() if k in ("CPU", "GPU", "memory")):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.fixture
+def ray_session():
+    """A local Ray cluster (4 CPUs) reused across tests of this process while PYTHONPATH stays the same. Request it
+    after the fixtures that set PYTHONPATH."""
+    import ray
+
+    want = os.environ.get("PYTHONPATH")
+    if ray.is_initialized() and not (_shared_ray_is_up(ray) and _SHARED_RAY["pythonpath"] == want):
+        ray.shutdown()
+    if not ray.is_initialized():
+        ray.init(num_cpus=4, include_dashboard=False)
+        _SHARED_RAY.update(pythonpath=want, gcs=ray.get_runtime_context().gcs_address)
+    yield
+    if ray.is_initialized() and not _resources_returned(ray, timeout_s=20):
+        ray.shutdown()
+
+
+@pytest.fixture(autouse=True)
+def _no_shared_ray_elsewhere(request):
+    """A test that does not ask for `ray_session` never joins the shared cluster."""
+    if "ray_session" not in request.fixturenames:
+        import sys
+
+        ray = sys.modules.get("ray")
+        if ray is not None and _shared_ray_is_up(ray):
+            ray.shutdown()
+    yield
+
+
 @pytest.fixture(scope="session")
 def tiny_model_path() -> str:
     from rl.model_source import resolve_model_path

@@ -25,7 +25,8 @@ def _args(run_dir: Path, steps: int, *extra: str) -> list[str]:
     return [sys.executable, "-m", "rl.train", "--config", "mispo_math_code.yaml", f"trainer.total_steps={steps}",
             f"trainer.run_dir={run_dir}", "rollout.prompts_per_step=4", "rollout.samples_per_prompt=4",
             "actor.micro_batch_size=4", "actor.mini_batches=2", "critic.micro_batch_size=4",
-            "critic.mini_batches=2", "logging.progress_bar=false", "logging.wandb.mode=disabled", *extra]
+            "critic.mini_batches=2", "logging.progress_bar=false", "logging.wandb.mode=disabled",
+            "algo.advantage=grpo", *extra]  # no critic: one learner group is enough to leave processes behind
 
 
 def _containers() -> dict[str, str]:

@@ -36,7 +36,7 @@ def half_always_data(tmp_path, monkeypatch):
     ["rollout.mode=async", "algo.advantage=grpo", "algo.overlong.mode=mask", "trainer.peak_tflops=1.0"],
 ], ids=["sync-gae", "async-grpo-overlong_mask"])
 def test_dynamic_sampling_fills_the_batch_with_informative_groups(tmp_path, tiny_model_path, half_always_data,
-                                                                   overrides):
+                                                                   overrides, ray_session):
     from rl.train import main
 
     data, always = half_always_data

@@ -14,7 +14,7 @@ KEYS = ["eval/math/pass@1", "eval/math/pass@3", "eval/math/pass@1_sampled", "eva
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
-def test_eval_rows_before_during_and_after_training(tmp_path, mode, capsys):
+def test_eval_rows_before_during_and_after_training(tmp_path, mode, capsys, ray_session):
     from rl.evaluate import main as evaluate
     from rl.train import main
 

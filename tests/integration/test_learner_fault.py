@@ -22,7 +22,7 @@ def _args(run_dir: Path, *extra: str) -> list[str]:
             "trainer.save_every=1", f"trainer.run_dir={run_dir}", "rollout.prompts_per_step=4",
             "rollout.samples_per_prompt=4", "actor.micro_batch_size=4", "actor.mini_batches=2",
             "critic.micro_batch_size=4", "critic.mini_batches=2", "logging.progress_bar=false",
-            "logging.wandb.mode=disabled", *extra]
+            "logging.wandb.mode=disabled", "algo.advantage=grpo", *extra]  # no critic: a learner fault is the subject
 
 
 def _pids(pattern: str, session: int) -> list[int]:

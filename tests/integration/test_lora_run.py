@@ -10,7 +10,7 @@ pytestmark = [pytest.mark.ray, pytest.mark.slow]
 
 
 @pytest.mark.parametrize("mode", ["sync", "async"])
-def test_lora_run_trains_adapters_and_syncs_merged_weights(tmp_path, tiny_model_path, mode):
+def test_lora_run_trains_adapters_and_syncs_merged_weights(tmp_path, tiny_model_path, mode, ray_session):
     import torch
     from safetensors.torch import load_file
     from transformers import AutoModelForCausalLM
@@ -38,7 +38,7 @@ def test_lora_run_trains_adapters_and_syncs_merged_weights(tmp_path, tiny_model_
                                                  "down_proj")) for n in changed), sorted(changed)[:5]
 
 
-def test_lora_raises_reward_like_full_fine_tuning(tmp_path):
+def test_lora_raises_reward_like_full_fine_tuning(tmp_path, ray_session):
     """12 seeded steps on the tiny model's arithmetic: LoRA (r=16, lr 1e-3) lifts the reward as full fine-tuning
     (lr 1e-4) does. Measured 2026-12-03 over 15 steps: full 0.10 -> 0.50, LoRA 0.12 -> 0.49 (first/last 3 steps)."""
     from rl.train import main

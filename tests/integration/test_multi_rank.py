@@ -23,7 +23,7 @@ def _group(tiny_model_path, ranks: int):
 
 
 def test_two_ranks_equal_one_rank_with_twice_the_accumulation_and_engines_get_identical_weights(
-        tmp_path, tiny_model_path):
+        tmp_path, tiny_model_path, ray_session):
     import ray
     from transformers import AutoModelForCausalLM
 
@@ -35,29 +35,25 @@ def test_two_ranks_equal_one_rank_with_twice_the_accumulation_and_engines_get_id
     from rollout.types import RolloutRequest, SamplingParams
 
     batch, prompts = _batch(tiny_model_path)
-    ray.init(num_cpus=4, include_dashboard=False, ignore_reinit_error=True)
-    try:
-        saved, stats = {}, {}
-        for ranks in (1, 2):
-            group = _group(tiny_model_path, ranks)
-            stats[ranks] = _update(group, batch)
-            saved[ranks] = group.save(str(tmp_path / f"ranks{ranks}"))
-            if ranks == 1:
-                for a in group.actors:
-                    ray.kill(a)
-        # the two-rank learner broadcasts (gloo, bucketed) to two rollout workers
-        cfg = RolloutConfig(num_workers=2, weight_sync="gloo", weight_bucket_mb=1, torch_threads=1,
-                            num_cpus_per_worker=0.5)
-        workers = start_rollout_workers(cfg, tiny_model_path, "float32")
-        make_weight_sync(cfg, group, workers)(1)
-        reqs = [RolloutRequest(i, "math", "", p) for i, p in enumerate(prompts)]
-        params = SamplingParams(n=2, max_new_tokens=12, seed=5)
-        outs = ray.get([workers[i].rollout.remote(reqs, params) for i in range(2)])
-        fresh = build_batch(outs[0], torch.ones(len(outs[0])), 0)
-        olds = LearnerGroup.gather_old_logprobs(ray.get(group.compute_old_logprobs_async(fresh)),
-                                                fresh.rollout_logprobs.shape[1])
-    finally:
-        ray.shutdown()
+    saved, stats = {}, {}
+    for ranks in (1, 2):
+        group = _group(tiny_model_path, ranks)
+        stats[ranks] = _update(group, batch)
+        saved[ranks] = group.save(str(tmp_path / f"ranks{ranks}"))
+        if ranks == 1:
+            for a in group.actors:
+                ray.kill(a)
+    # the two-rank learner broadcasts (gloo, bucketed) to two rollout workers
+    cfg = RolloutConfig(num_workers=2, weight_sync="gloo", weight_bucket_mb=1, torch_threads=1,
+                        num_cpus_per_worker=0.5)
+    workers = start_rollout_workers(cfg, tiny_model_path, "float32")
+    make_weight_sync(cfg, group, workers)(1)
+    reqs = [RolloutRequest(i, "math", "", p) for i, p in enumerate(prompts)]
+    params = SamplingParams(n=2, max_new_tokens=12, seed=5)
+    outs = ray.get([workers[i].rollout.remote(reqs, params) for i in range(2)])
+    fresh = build_batch(outs[0], torch.ones(len(outs[0])), 0)
+    olds = LearnerGroup.gather_old_logprobs(ray.get(group.compute_old_logprobs_async(fresh)),
+                                            fresh.rollout_logprobs.shape[1])
     base = AutoModelForCausalLM.from_pretrained(tiny_model_path)
     one, two = (AutoModelForCausalLM.from_pretrained(saved[r]) for r in (1, 2))
     moved = max(float((p - q).abs().max()) for p, q in zip(one.parameters(), base.parameters()))

@@ -58,17 +58,11 @@ def _run(tiny_model_path, batch, stage: int, **role):
 
 
 @pytest.mark.parametrize("stage", [2, 3])
-def test_packed_token_budget_updates_equal_padded_updates(tiny_model_path, stage):
-    import ray
-
+def test_packed_token_budget_updates_equal_padded_updates(tiny_model_path, stage, ray_session):
     batch = _batch(tiny_model_path)
     mask = batch.response_mask
-    ray.init(num_cpus=4, include_dashboard=False, ignore_reinit_error=True)
-    try:
-        padded = _run(tiny_model_path, batch, stage)
-        packed = _run(tiny_model_path, batch, stage, max_tokens_per_micro=70, logprob_chunk_tokens=16)
-    finally:
-        ray.shutdown()
+    padded = _run(tiny_model_path, batch, stage)
+    packed = _run(tiny_model_path, batch, stage, max_tokens_per_micro=70, logprob_chunk_tokens=16)
     (o0, v0, a0, c0, p0, w0), (o1, v1, a1, c1, p1, w1) = padded, packed
     assert ((o0 - o1) * mask).abs().max() < 1e-5 and ((v0 - v1) * mask).abs().max() < 1e-5
     for key in ("loss", "kl", "grad_norm"):

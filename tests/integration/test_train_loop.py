@@ -13,7 +13,7 @@ REQUIRED = ["step", "reward/mean", "reward/math/mean", "reward/code/mean", "misp
             "critic/explained_variance", "actor/entropy", "actor/grad_norm", "critic/grad_norm"]
 
 
-def test_two_steps_write_metrics_and_a_loadable_checkpoint(tmp_path, tiny_model_path):
+def test_two_steps_write_metrics_and_a_loadable_checkpoint(tmp_path, tiny_model_path, ray_session):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -51,7 +51,7 @@ def test_two_steps_write_metrics_and_a_loadable_checkpoint(tmp_path, tiny_model_
     ["rollout.mode=async", "algo.advantage=grpo"],
     ["rollout.mode=async", "rollout.partial_rollouts=true", "rollout.segment_tokens=4", "algo.advantage=grpo"],
 ], ids=["ppo_clip-grpo-kl", "tis-rloo-adaptive-stale", "async", "async-partial"])
-def test_objective_and_advantage_variants_run(tmp_path, tiny_model_path, overrides):
+def test_objective_and_advantage_variants_run(tmp_path, tiny_model_path, overrides, ray_session):
     from rl.train import main
 
     run_dir = tmp_path / "run"
@@ -82,7 +82,7 @@ def test_objective_and_advantage_variants_run(tmp_path, tiny_model_path, overrid
     ["rollout.weight_sync=object_store"],
     ["rollout.weight_sync=gloo", "rollout.mode=async", "rollout.partial_rollouts=true", "rollout.segment_tokens=8"],
 ], ids=["sync-object_store", "async-partial-gloo"])
-def test_two_steps_with_the_vllm_engine(tmp_path, tiny_model_path, overrides):
+def test_two_steps_with_the_vllm_engine(tmp_path, tiny_model_path, overrides, ray_session):
     """object_store: safetensors buckets through collective_rpc. gloo (the CPU twin of nccl): the learner
     broadcasts and vLLM's worker receives inside its own process, here on the rollout actor's weights thread while
     an async rollout may still be generating (partial rollouts)."""
@@ -92,7 +92,7 @@ def test_two_steps_with_the_vllm_engine(tmp_path, tiny_model_path, overrides):
     rc = main(["--config", "mispo_math_code.yaml", "trainer.total_steps=2", f"trainer.run_dir={run_dir}",
                "rollout.engine=vllm", "rollout.vllm.gpu_memory_utilization=0.1", "rollout.prompts_per_step=8",
                "rollout.samples_per_prompt=4", "actor.micro_batch_size=4", "logging.progress_bar=false",
-               "logging.wandb.mode=disabled", *overrides])
+               "logging.wandb.mode=disabled", "algo.advantage=grpo", *overrides])  # the engine is the subject
     assert rc == 0
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert rows[1]["policy/version"] == 2.0

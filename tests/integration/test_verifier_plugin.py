@@ -25,7 +25,7 @@ def installed_plugin(tmp_path, monkeypatch):
     return target
 
 
-def test_plugin_installs_registers_and_trains(installed_plugin, tmp_path, tiny_model_path):
+def test_plugin_installs_registers_and_trains(installed_plugin, tmp_path, tiny_model_path, ray_session):
     from rewards.base import VerifyRequest
     from rewards.registry import known_verifiers, setup_verifier
     from rl.train import main

@@ -22,10 +22,11 @@ SAMPLES, MAX_NEW, TEMPERATURE = 32, 160, 3.0  # 2 prompts, one chunk each: ~1-3 
 
 
 @pytest.fixture(scope="module")
-def ray_session():
+def fault_ray():
     """Ray with tests/integration importable in every worker (the stand-ins of fault_fixtures.py)."""
     import ray
 
+    ray.shutdown()  # not a cluster an earlier test left up: its workers lack this PYTHONPATH
     old = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join([str(HERE), str(REPO), old or ""])
     sys.path.insert(0, str(HERE))
@@ -102,7 +103,7 @@ class Rig:
 
 
 @pytest.fixture()
-def rig_factory(ray_session, tiny_model_path, tiny_tokenizer):
+def rig_factory(fault_ray, tiny_model_path, tiny_tokenizer):
     made = []
 
     def make(**kw) -> Rig:

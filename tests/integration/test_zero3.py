@@ -53,23 +53,19 @@ def _update(group, batch) -> dict:
     return dataclasses.asdict(stats[0])
 
 
-def test_zero3_update_and_checkpoint_match_zero2(tmp_path, tiny_model_path):
+def test_zero3_update_and_checkpoint_match_zero2(tmp_path, tiny_model_path, ray_session):
     import ray
     from transformers import AutoModelForCausalLM
 
     batch, _ = _batch(tiny_model_path)
-    ray.init(num_cpus=4, include_dashboard=False, ignore_reinit_error=True)
-    try:
-        saved = {}
-        for stage in (2, 3):
-            group = _group(tiny_model_path, stage)
-            stats = _update(group, batch)
-            saved[stage] = group.save(str(tmp_path / f"zero{stage}"))
-            for a in group.actors:
-                ray.kill(a)
-            assert stats["grad_norm"] > 0, stats
-    finally:
-        ray.shutdown()
+    saved = {}
+    for stage in (2, 3):
+        group = _group(tiny_model_path, stage)
+        stats = _update(group, batch)
+        saved[stage] = group.save(str(tmp_path / f"zero{stage}"))
+        for a in group.actors:
+            ray.kill(a)
+        assert stats["grad_norm"] > 0, stats
     z3_files = sorted(p.name for p in (tmp_path / "zero3").iterdir())
     assert {"model.safetensors.index.json", "config.json", "generation_config.json"} <= set(z3_files)
     base = AutoModelForCausalLM.from_pretrained(tiny_model_path)
@@ -83,7 +79,7 @@ def test_zero3_update_and_checkpoint_match_zero2(tmp_path, tiny_model_path):
 
 
 @pytest.mark.parametrize("method", ["object_store", "gloo"])
-def test_engine_receives_zero3_weights(tiny_model_path, method):
+def test_engine_receives_zero3_weights(tiny_model_path, method, ray_session):
     import ray
 
     from config.rollout import RolloutConfig
@@ -93,29 +89,25 @@ def test_engine_receives_zero3_weights(tiny_model_path, method):
     from rollout.types import RolloutRequest, SamplingParams
 
     batch, prompts = _batch(tiny_model_path)
-    ray.init(num_cpus=4, include_dashboard=False, ignore_reinit_error=True)
-    try:
-        group = _group(tiny_model_path, 3)
-        _update(group, batch)
-        cfg = RolloutConfig(weight_sync=method, weight_bucket_mb=1, torch_threads=1, num_cpus_per_worker=0.5)
-        workers = start_rollout_workers(cfg, tiny_model_path, "float32")
-        make_weight_sync(cfg, group, workers)(1)
-        reqs = [RolloutRequest(i, "math", "", p) for i, p in enumerate(prompts)]
-        trajs = ray.get(workers[0].rollout.remote(reqs, SamplingParams(n=2, max_new_tokens=12, seed=1)))
-        assert {t.policy_version for t in trajs} == {1}
-        from rl.batch import build_batch
+    group = _group(tiny_model_path, 3)
+    _update(group, batch)
+    cfg = RolloutConfig(weight_sync=method, weight_bucket_mb=1, torch_threads=1, num_cpus_per_worker=0.5)
+    workers = start_rollout_workers(cfg, tiny_model_path, "float32")
+    make_weight_sync(cfg, group, workers)(1)
+    reqs = [RolloutRequest(i, "math", "", p) for i, p in enumerate(prompts)]
+    trajs = ray.get(workers[0].rollout.remote(reqs, SamplingParams(n=2, max_new_tokens=12, seed=1)))
+    assert {t.policy_version for t in trajs} == {1}
+    from rl.batch import build_batch
 
-        fresh = build_batch(trajs, torch.ones(len(trajs)), 0)
-        olds = LearnerGroup.gather_old_logprobs(ray.get(group.compute_old_logprobs_async(fresh)),
-                                                fresh.rollout_logprobs.shape[1])
-        gap = float(((olds.old - fresh.rollout_logprobs) * fresh.response_mask).abs().max())
-        print(f"{method}: engine vs ZeRO-3 learner max |logprob diff| {gap:.2e}")
-        assert gap < 1e-4
-    finally:
-        ray.shutdown()
+    fresh = build_batch(trajs, torch.ones(len(trajs)), 0)
+    olds = LearnerGroup.gather_old_logprobs(ray.get(group.compute_old_logprobs_async(fresh)),
+                                            fresh.rollout_logprobs.shape[1])
+    gap = float(((olds.old - fresh.rollout_logprobs) * fresh.response_mask).abs().max())
+    print(f"{method}: engine vs ZeRO-3 learner max |logprob diff| {gap:.2e}")
+    assert gap < 1e-4
 
 
-def test_training_run_with_zero3_actor_critic_and_reference(tmp_path):
+def test_training_run_with_zero3_actor_critic_and_reference(tmp_path, ray_session):
     """rl.train end to end: ZeRO-3 actor (2 ranks, gloo broadcast gathered per bucket), ZeRO-3 critic and a ZeRO-3
     KL reference; the final HF checkpoint is gathered and loads."""
     import json

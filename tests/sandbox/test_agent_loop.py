@@ -80,11 +80,12 @@ def test_episodes_are_token_in_token_out(agent_model):
 
 
 @pytest.mark.ray
-def test_two_step_multi_turn_terminal_training(tmp_path, agent_model):
+def test_two_step_multi_turn_terminal_training(tmp_path, agent_model, ray_session):
     from rl.train import main
 
     run_dir = tmp_path / "run"
     rc = main(["--config", "mispo_terminal.yaml", "trainer.total_steps=2", f"trainer.run_dir={run_dir}",
+               "rollout.prompts_per_step=2", "algo.advantage=grpo",  # the episodes are the subject, not the critic
                "logging.progress_bar=false", "logging.wandb.mode=disabled"])
     assert rc == 0
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
