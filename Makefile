@@ -63,12 +63,11 @@ dry-run: install
 unit: install
 	$(BIN)/python -m pytest tests/unit -q
 
-# two pytest-xdist workers (run one at a time, the suite left the 2 cores idle ~45% of the time, waiting on
-# Ray/Docker/subprocess start-ups; three workers measured slower), then the few tests marked `serial` alone
+# scripts/run_tests.sh: the sandbox images build in the background while the tests without Docker run (two
+# pytest-xdist workers: one at a time left the 2 cores idle ~45% of the time waiting on start-ups, three measured
+# slower), then the Docker tests, then the few tests marked `serial` alone; it prints each phase's time
 test: install
-	$(MAKE) --no-print-directory -j3 sandboxes models vllm
-	$(BIN)/python -m pytest tests -n 2 --dist worksteal -m "not serial"
-	$(BIN)/python -m pytest tests -m serial
+	MAKE="$(MAKE)" bash scripts/run_tests.sh $(BIN)/python
 
 clean:
 	rm -rf runs wandb

@@ -6,6 +6,10 @@ import subprocess
 import sys
 import threading
 
+import pytest
+
+pytestmark = pytest.mark.docker
+
 
 def test_reaper_removes_dead_owners_only(python_image):
     from sandboxes.docker_client import LABEL, OWNER_LABEL, docker_client, owner_id, reap_orphans
