@@ -2,8 +2,8 @@
 # `make test` after `make install`: the whole suite, with the slow part of a fresh machine's set-up overlapped.
 # The Docker engine and the sandbox images (apt + debootstrap downloads, ~2 min on a fresh machine) build in the
 # background while the short tests that need no Docker run on two pytest-xdist workers; then the Docker and slow
-# tests; then the few `serial` tests alone. Every phase runs even when an earlier one failed; the exit status is the first failure.
-# Prints the wall time of each phase. Usage: scripts/run_tests.sh [PYTHON] [extra pytest args]
+# tests; then the few `serial` tests alone. Every phase runs even when an earlier one failed; the exit status is
+# the first failure. Prints the wall time of each phase. Usage: scripts/run_tests.sh [PYTHON] [extra pytest args]
 set -uo pipefail
 cd "$(dirname "$0")/.."
 PY=${1:-.venv/bin/python}
