@@ -6,6 +6,8 @@ time as the matmuls themselves. Token counts vary per packed micro-batch, so sha
 """
 from __future__ import annotations
 
+import functools
+
 import torch
 
 
@@ -30,11 +32,7 @@ def compile_blocks(model: torch.nn.Module) -> int:
     return len(blocks)
 
 
-_COMPILED: dict[object, object] = {}
-
-
+@functools.cache
 def compiled(fn):
     """torch.compile(fn, dynamic=True), built once per function."""
-    if fn not in _COMPILED:
-        _COMPILED[fn] = torch.compile(fn, dynamic=True)
-    return _COMPILED[fn]
+    return torch.compile(fn, dynamic=True)
