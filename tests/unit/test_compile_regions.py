@@ -15,6 +15,9 @@ def test_blocks_come_from_no_split_modules_and_a_model_without_them_is_refused(t
     model = AutoModelForCausalLM.from_pretrained(tiny_model_path)
     assert block_classes(model) == {type(model.model.layers[0]).__name__}
     assert compile_blocks(model) == len(model.model.layers)
+    from rl.critic import ValueModel  # the critic's backbone (AutoModel) declares the same blocks
+
+    assert compile_blocks(ValueModel(tiny_model_path)) == len(model.model.layers)
     with pytest.raises(ValueError, match="compile=false"):
         compile_blocks(torch.nn.Sequential(torch.nn.Linear(2, 2)))
 
