@@ -18,8 +18,8 @@ CONFIG ?= mispo_math_code.yaml
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-# scripts/pip_install.sh: uv with pip's configuration (8 s for the whole install on a fresh machine, pip 64-86 s),
-# pip when uv cannot be used
+# scripts/pip_install.sh: uv with pip's configuration, pip when uv cannot be used (fresh machine: this target 36 s
+# including the venv and uv itself; with pip 64-86 s)
 $(STAMP): pyproject.toml | $(BIN)/python
 	bash scripts/pip_install.sh $(BIN)/python torch==2.13.0
 	bash scripts/pip_install.sh $(BIN)/python -e ".[dev]"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 import pytest
 
@@ -58,8 +59,6 @@ def ray_session():
 def _no_shared_ray_elsewhere(request):
     """A test that does not ask for `ray_session` never joins the shared cluster."""
     if "ray_session" not in request.fixturenames:
-        import sys
-
         ray = sys.modules.get("ray")
         if ray is not None and _shared_ray_is_up(ray):
             ray.shutdown()

@@ -41,16 +41,18 @@ def test_compiled_packed_logprobs_and_grads_equal_eager(tiny_model_path):
     mask[1, 17:] = 0
     mask[2, 9:] = 0
     results = []
-    for compiled in (False, True):
+    # eager; compiled blocks + fused head over all tokens; compiled with the chunked head (recomputed in backward)
+    for compiled, chunk in ((False, 0), (True, 0), (True, 16)):
         model = AutoModelForCausalLM.from_pretrained(tiny_model_path, attn_implementation=register())
         if compiled:
             compile_blocks(model)
         lp, ent = sequence_logprobs(model, ids, mask, temperature=0.7, with_entropy=True, packed=True,
-                                    compiled=compiled)
+                                    chunk_tokens=chunk, compiled=compiled)
         valid = mask[:, 1:].float()
         (lp * valid).sum().backward()
         grads = torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
         results.append((lp * valid, ent * valid, grads))
-    (lp0, ent0, g0), (lp1, ent1, g1) = results
-    assert (lp0 - lp1).abs().max() < 1e-5 and (ent0 - ent1).abs().max() < 1e-5
-    assert (g0 - g1).abs().max() < 1e-5 * max(1.0, g0.abs().max().item())
+    lp0, ent0, g0 = results[0]
+    for lp1, ent1, g1 in results[1:]:
+        assert (lp0 - lp1).abs().max() < 1e-5 and (ent0 - ent1).abs().max() < 1e-5
+        assert (g0 - g1).abs().max() < 1e-5 * max(1.0, g0.abs().max().item())
