@@ -38,6 +38,10 @@ class LearnerRoleConfig:
     #                                ZeRO 0-2 only, ignored under ZeRO-3)
     compile: bool = False  # torch.compile each transformer block and the log-softmax (rl/compile_regions.py; GPUs,
     #                        ZeRO 0-2): fused element-wise kernels, ~first step slower while it compiles
+    master_weights: str = "auto"  # flat | deepspeed | auto: where bf16 training keeps its fp32 master weights. flat:
+    #                               one flat fp32 buffer, fused AdamW, no per-parameter loops (rl/flat_master.py;
+    #                               ZeRO-0, bf16, no offload); deepspeed: DeepSpeed's bf16/ZeRO optimizer; auto: flat
+    #                               on GPUs where it applies (ZeRO-0 + bf16 + no offload), else deepspeed
     zero_stage: int = 1  # 3 shards parameters, gradients and optimizer state over the ranks (weights gathered per bucket)
     offload: str = "none"  # none | optimizer (optimizer state on CPU, ZeRO >= 1) | all (+ parameters, ZeRO-3)
     offload_ratio: float = 1.0  # ZeRO-3 optimizer offload: share of the optimizer state on the CPU (< 1 keeps the
@@ -92,6 +96,7 @@ def check_choices(cfg: object, choices: dict[str, tuple[str, ...]], prefix: str 
 
 
 OFFLOAD = ("none", "optimizer", "all")
+MASTER_WEIGHTS = ("auto", "flat", "deepspeed")
 
 
 def check_learner_role(name: str, cfg: LearnerRoleConfig) -> list[str]:
@@ -109,6 +114,14 @@ def check_learner_role(name: str, cfg: LearnerRoleConfig) -> list[str]:
     if getattr(cfg, "compile", False) and cfg.zero_stage == 3:
         errors.append(f"{name}.compile: compiled blocks are not supported with ZeRO-3 (its parameter gathers hook "
                       f"every module's forward); set {name}.compile=false or {name}.zero_stage=2")
+    master = getattr(cfg, "master_weights", "auto")
+    if master not in MASTER_WEIGHTS:
+        errors.append(f"{name}.master_weights: {master!r} is not one of {list(MASTER_WEIGHTS)}; set "
+                      f"{name}.master_weights=auto")
+    elif master == "flat" and (cfg.zero_stage != 0 or cfg.offload != "none"):
+        errors.append(f"{name}.master_weights: flat keeps the whole fp32 master copy on each rank, which needs "
+                      f"{name}.zero_stage=0 and {name}.offload=none (got {cfg.zero_stage}, {cfg.offload!r}); set "
+                      f"them, or {name}.master_weights=deepspeed")
     ratio = getattr(cfg, "offload_ratio", 1.0)
     if not 0.0 < ratio <= 1.0:
         errors.append(f"{name}.offload_ratio: must be in (0, 1], got {ratio}")

@@ -260,6 +260,9 @@ def _validate_algo(cfg: RLConfig) -> list[str]:
         if getattr(cfg, role).lr <= 0:
             errors.append(f"{role}.lr: must be > 0, got {getattr(cfg, role).lr}")
         errors += check_learner_role(role, getattr(cfg, role))
+        if getattr(cfg, role).master_weights == "flat" and cfg.model.dtype != "bfloat16":
+            errors.append(f"{role}.master_weights: flat keeps fp32 master weights for bf16 compute; set "
+                          f"model.dtype=bfloat16, or {role}.master_weights=auto")
     return errors
 
 

@@ -47,6 +47,18 @@ class TrainBatch:
     def chunks(self, size: int) -> list["TrainBatch"]:
         return [self.select(range(s, min(s + size, len(self)))) for s in range(0, len(self), size)]
 
+    def lengths(self) -> list[int]:
+        """Real tokens per row. Read it from the CPU copy: on a GPU, reading it waits for every queued kernel."""
+        return self.attention_mask.sum(-1).tolist()
+
+    def to(self, device: torch.device) -> "TrainBatch":
+        """This batch on `device`. To a GPU through pinned memory without blocking, so copying the next micro-batch
+        does not wait for the kernels already queued (a pageable copy would drain the GPU's queue first)."""
+        if device.type != "cuda":
+            return TrainBatch(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
+        return TrainBatch(**{f.name: getattr(self, f.name).pin_memory().to(device, non_blocking=True)
+                             for f in fields(self)})
+
     def with_(self, **tensors: torch.Tensor) -> "TrainBatch":
         """A copy with some [B, L-1] fields replaced."""
         return replace(self, **tensors)

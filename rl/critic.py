@@ -58,7 +58,7 @@ class Critic:
         self.engine = build_engine(model, cfg, model_cfg.dtype, gas)
 
     def _to_device(self, batch: TrainBatch) -> TrainBatch:
-        return TrainBatch(**{k: v.to(self.device) for k, v in vars(batch).items()})
+        return batch.to(self.device)
 
     def _micro_batches(self, batch: TrainBatch, count: int | None) -> list[TrainBatch | None]:
         """As the actor's (rl/learner.py): the same number on every rank, None for an idle pass."""
@@ -66,11 +66,11 @@ class Critic:
             return token_budget_chunks(batch, self.cfg.max_tokens_per_micro, count)
         return batch.chunks(self.cfg.micro_batch_size)
 
-    def _values(self, c: TrainBatch) -> torch.Tensor:
+    def _values(self, c: TrainBatch, lengths: list[int] | None = None) -> torch.Tensor:
         """V at every position, [B, L] (packed into one padding-free row when max_tokens_per_micro is set)."""
         if self.cfg.max_tokens_per_micro <= 0:
             return self.engine(c.input_ids, c.attention_mask)
-        p = pack(c.input_ids, c.attention_mask)
+        p = pack(c.input_ids, c.attention_mask, lengths)
         extra = boundaries(p.lengths, p.input_ids.device) if self._varlen else {}
         return unpack(self.engine(p.input_ids, None, p.position_ids, **extra)[0], p.lengths, c.input_ids.shape[1],
                       False)
@@ -86,7 +86,7 @@ class Critic:
                 self._values(self._to_device(batch.select([0])))
                 continue
             c = self._to_device(chunk)
-            v = self._values(c).cpu()
+            v = self._values(c, chunk.lengths()).cpu()
             full = torch.zeros(len(chunk), width)
             full[:, : v.shape[1] - 1] = v[:, :-1]
             vals.append(full)
@@ -99,12 +99,13 @@ class Critic:
         self.engine.train()
         losses, norms = [], []
         for k, (mb, norm) in enumerate(zip(minibatches, normalizers)):
-            total = 0.0
+            total = torch.zeros((), device=self.device)  # summed on the device: no host sync per micro-batch
             micro = self._micro_batches(mb, counts[k] if counts else None)
             for i, c in enumerate(micro):
                 idle = c is None
-                c = self._to_device(mb.select([0]) if idle else c)
-                v = self._values(c)[:, :-1]
+                host = mb.select([0]) if idle else c
+                c = self._to_device(host)
+                v = self._values(c, host.lengths())[:, :-1]
                 loss = value_loss(v, c.values, c.returns, c.response_mask, self.cfg.value_clip, norm)
                 if idle:
                     loss = loss * 0.0
@@ -112,10 +113,11 @@ class Critic:
                     step_budget_micro(self.engine, loss, i == len(micro) - 1, self.world_size)
                 else:
                     step_micro(self.engine, loss, self.gas, self.world_size)
-                total += loss.item()
+                total = total + loss.detach()
             losses.append(total)
             gn = self.engine.get_global_grad_norm()
-            norms.append(float(gn) if gn is not None else float("nan"))
+            norms.append(gn if gn is not None else float("nan"))
+        losses, norms = ([float(x) for x in xs] for xs in (losses, norms))  # the update's one host sync
         return CriticStats(value_loss=sum(losses) / len(losses), grad_norm=sum(norms) / len(norms),
                            lr=float(self.engine.get_lr()[0]))
 

@@ -114,14 +114,38 @@ def build_engine(model: torch.nn.Module, cfg: LearnerRoleConfig, dtype: str, gas
     else:
         factor = warmup_constant(cfg.warmup_steps)
     scheduler = lambda opt: torch.optim.lr_scheduler.LambdaLR(opt, factor)  # noqa: E731
-    params = [p for p in model.parameters() if p.requires_grad]
     config = deepspeed_config(cfg, dtype, gas, total_steps)
-    optimizer = fused_adamw(params, cfg)
+    flat = uses_flat_master(cfg, dtype)
+    if flat:  # DeepSpeed drives it as a plain optimizer: its bf16 wrapper, clipping and all-reduce stay off
+        from rl.flat_master import FlatMasterAdamW
+
+        device = torch.device("cuda", 0) if torch.cuda.is_available() else torch.device("cpu")
+        for p in model.parameters():  # parameters only: buffers (rotary inv_freq) stay fp32, as DeepSpeed does
+            p.data = p.data.to(torch.bfloat16)
+        model.to(device)
+        params = [p for p in model.parameters() if p.requires_grad]
+        optimizer = FlatMasterAdamW(params, cfg.lr, tuple(cfg.betas), cfg.weight_decay, cfg.grad_clip)
+        config.update(bf16={"enabled": False}, gradient_clipping=0.0)
+    else:
+        params = [p for p in model.parameters() if p.requires_grad]
+        optimizer = fused_adamw(params, cfg)
     if optimizer is not None:
         config.pop("optimizer")
     engine, *_ = deepspeed.initialize(model=model, model_parameters=params, optimizer=optimizer, config=config,
                                       lr_scheduler=scheduler)
+    if flat:
+        engine.enable_backward_allreduce = False  # FlatMasterAdamW all-reduces its one flat gradient buffer
     return engine
+
+
+def uses_flat_master(cfg: LearnerRoleConfig, dtype: str) -> bool:
+    """Whether this role keeps its fp32 master weights in rl/flat_master.py (`master_weights`: flat, or auto on a
+    GPU with bf16, ZeRO-0 and no offload) instead of DeepSpeed's bf16 optimizer."""
+    mode = getattr(cfg, "master_weights", "auto")
+    if mode == "auto":
+        return (torch.cuda.is_available() and dtype == "bfloat16" and cfg.zero_stage == 0
+                and getattr(cfg, "offload", "none") == "none")
+    return mode == "flat"
 
 
 def fused_adamw(params: list[torch.nn.Parameter], cfg: LearnerRoleConfig) -> torch.optim.Optimizer | None:

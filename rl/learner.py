@@ -38,6 +38,12 @@ def objective_params(algo: AlgoConfig, traj_bounds: tuple[float, float] | None =
     )
 
 
+def _padded(rows: list[torch.Tensor], width: int) -> torch.Tensor:
+    """Per-chunk [b, <= width] tensors -> one [B, width] CPU tensor, zero-padded on the right."""
+    out = [torch.nn.functional.pad(r.cpu(), (0, width - r.shape[1])) for r in rows]
+    return torch.cat(out) if out else torch.zeros(0, width)
+
+
 class Learner:
     """One data-parallel rank. Per RL step: compute_old_logprobs -> update -> (rank 0) send_weights."""
 
@@ -71,7 +77,7 @@ class Learner:
         self._wplan: list | None = None
 
     def _to_device(self, batch: TrainBatch) -> TrainBatch:
-        return TrainBatch(**{k: v.to(self.device) for k, v in vars(batch).items()})
+        return batch.to(self.device)
 
     def _micro_batches(self, batch: TrainBatch, count: int | None) -> list[TrainBatch | None]:
         """Token-budget micro-batches (`max_tokens_per_micro`; `count` of them, the same on every rank, None for an
@@ -80,37 +86,36 @@ class Learner:
             return token_budget_chunks(batch, self.cfg.max_tokens_per_micro, count)
         return batch.chunks(self.cfg.micro_batch_size)
 
-    def _logprobs(self, model, c: TrainBatch, with_entropy: bool = False):
+    def _logprobs(self, model, c: TrainBatch, with_entropy: bool = False, lengths: list[int] | None = None):
         # the chunked head calls the decoder and the head directly; ZeRO-3's parameter fetching follows the root
         # module's forward, so under ZeRO-3 the full head runs (logprob_chunk_tokens is ignored there)
         chunk = self.cfg.logprob_chunk_tokens if self.cfg.zero_stage != 3 else 0
         return sequence_logprobs(model, c.input_ids, c.attention_mask, self.temperature, with_entropy,
-                                 packed=self.cfg.max_tokens_per_micro > 0, chunk_tokens=chunk, compiled=self.cfg.compile)
+                                 packed=self.cfg.max_tokens_per_micro > 0, chunk_tokens=chunk, compiled=self.cfg.compile,
+                                 lengths=lengths)
 
     @torch.no_grad()
     def compute_old_logprobs(self, batch: TrainBatch, count: int | None = None) -> OldLogprobs:
         """pi_old and reference logprobs for every token, plus entropy and KL(old || ref) sums (rl/records.py)."""
         self.engine.eval()
         width = batch.rollout_logprobs.shape[1]
-        olds, refs, ent_sum, kl_sum, n = [], [], 0.0, 0.0, 0.0
+        olds, refs, sums = [], [], []  # kept on the device until the last chunk: one wait for the GPU, not three per chunk
         for chunk in self._micro_batches(batch, count):
             if chunk is None:  # idle pass: keeps ZeRO-3's parameter gathers in step with the other ranks
                 self._logprobs(self.engine, self._to_device(batch.select([0])))
                 continue
-            c = self._to_device(chunk)
-            lp, ent = self._logprobs(self.engine, c, with_entropy=True)
-            ref = lp if self.ref is None else self._logprobs(self.ref, c)[0]
+            c, lengths = self._to_device(chunk), chunk.lengths()
+            lp, ent = self._logprobs(self.engine, c, True, lengths)
+            ref = lp if self.ref is None else self._logprobs(self.ref, c, False, lengths)[0]
             if self.lora and self.algo.kl_coef > 0:
                 with self.engine.module.disable_adapter():
-                    ref = self._logprobs(self.engine, c)[0]
-            for dst, src in ((olds, lp), (refs, ref)):
-                full = torch.zeros(len(chunk), width)
-                full[:, : src.shape[1]] = src.float().cpu()
-                dst.append(full)
-            ent_sum += float((ent * c.response_mask).sum())
-            kl_sum += float((k3_kl(lp, lp, ref) * c.response_mask).sum())
-            n += float(c.response_mask.sum())
-        return OldLogprobs(torch.cat(olds), torch.cat(refs), ent_sum, kl_sum, n)
+                    ref = self._logprobs(self.engine, c, False, lengths)[0]
+            olds.append(lp.float())
+            refs.append(ref.float())
+            sums.append(torch.stack([(ent * c.response_mask).sum(), (k3_kl(lp, lp, ref) * c.response_mask).sum(),
+                                     c.response_mask.sum()]).float())
+        ent_sum, kl_sum, n = torch.stack(sums).sum(0).tolist() if sums else (0.0, 0.0, 0.0)
+        return OldLogprobs(_padded(olds, width), _padded(refs, width), ent_sum, kl_sum, n)
 
     def update(self, minibatches: list[TrainBatch], normalizers: list[float], traj_bounds: tuple[float, float],
                counts: list[int] | None = None) -> ActorStats:
@@ -125,28 +130,30 @@ class Learner:
             if not budget and len(micro) != self.gas:
                 raise RuntimeError(f"mini-batch shard of {len(mb)} gives {len(micro)} micro-batches, expected "
                                    f"{self.gas}; the driver's batch split is inconsistent")
-            total, kl_total = 0.0, 0.0
+            total = kl_total = torch.zeros((), device=self.device)  # summed on the device: no host sync per micro
             for i, c in enumerate(micro):
                 idle = c is None  # a rank with fewer rows: a zero-weight pass so the collectives line up
-                c = self._to_device(mb.select([0]) if idle else c)
-                lp, _ = self._logprobs(self.engine, c)
+                host = mb.select([0]) if idle else c
+                c = self._to_device(host)
+                lp, _ = self._logprobs(self.engine, c, False, host.lengths())
                 loss = policy_loss(self.algo.objective, lp, c.old_logprobs, c.rollout_logprobs, c.advantages,
                                    c.response_mask, params, norm)
                 if self.ref is not None:
                     kl = aggregate(k3_kl(lp, c.old_logprobs, c.ref_logprobs), c.response_mask, params.loss_agg, norm)
                     loss = loss + self.algo.kl_coef * kl
-                    kl_total += kl.item()
+                    kl_total = kl_total + kl.detach()
                 if idle:
                     loss = loss * 0.0
                 if budget:
                     step_budget_micro(self.engine, loss, i == len(micro) - 1, self.world_size)
                 else:
                     step_micro(self.engine, loss, self.gas, self.world_size)
-                total += loss.item()
+                total = total + loss.detach()
             losses.append(total)
             kls.append(kl_total)
             gn = self.engine.get_global_grad_norm()
-            norms.append(float(gn) if gn is not None else float("nan"))
+            norms.append(gn if gn is not None else float("nan"))
+        losses, kls, norms = ([float(x) for x in xs] for xs in (losses, kls, norms))  # the update's one host sync
         return ActorStats(loss=sum(losses) / len(losses), kl=sum(kls) / len(kls), grad_norm=sum(norms) / len(norms),
                           lr=float(self.engine.get_lr()[0]))
 

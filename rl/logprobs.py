@@ -62,12 +62,13 @@ def _unwrap(model: torch.nn.Module) -> torch.nn.Module:
 def sequence_logprobs(
     model: torch.nn.Module, input_ids: torch.Tensor, attention_mask: torch.Tensor, temperature: float = 1.0,
     with_entropy: bool = False, packed: bool = False, chunk_tokens: int = 0, compiled: bool = False,
+    lengths: list[int] | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """log pi(input_ids[:, t+1] | input_ids[:, :t+1]) for t in [0, L-1): returns ([B, L-1], entropy [B, L-1] or None).
 
     Inputs are right-padded, so default position ids (0..L-1) are the true positions of every real token.
     `packed` runs the real tokens as one row; `chunk_tokens` > 0 computes the LM head in chunks; `compiled` fuses
-    the log-softmax (see module doc).
+    the log-softmax (see module doc); `lengths` (real tokens per row, known on the host) spares packing a sync.
     """
     width = input_ids.shape[1] - 1
     token_logprobs = _logprob_fn(compiled)
@@ -75,7 +76,7 @@ def sequence_logprobs(
         logits = model(input_ids=input_ids, attention_mask=attention_mask).logits[:, :-1]
         return token_logprobs(logits, input_ids[:, 1:], temperature, with_entropy)
     if packed:
-        p = pack(input_ids, attention_mask)
+        p = pack(input_ids, attention_mask, lengths)
         # no attention mask and no cache: transformers then reads sequence boundaries from the restarting positions;
         # the varlen implementation (rl/varlen_attention.py) gets them explicitly
         ids, kwargs = p.input_ids, {"position_ids": p.position_ids, "use_cache": False}

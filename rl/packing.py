@@ -25,9 +25,11 @@ class Packed:
     lengths: list[int]
 
 
-def pack(input_ids: torch.Tensor, attention_mask: torch.Tensor) -> Packed:
-    """Right-padded [B, L] rows -> one row of their real tokens."""
-    lengths = attention_mask.sum(-1).tolist()
+def pack(input_ids: torch.Tensor, attention_mask: torch.Tensor, lengths: list[int] | None = None) -> Packed:
+    """Right-padded [B, L] rows -> one row of their real tokens. `lengths` (real tokens per row), when the caller has
+    them on the host, saves reading the mask back from the GPU (a sync)."""
+    if lengths is None:
+        lengths = attention_mask.sum(-1).tolist()
     ids = torch.cat([input_ids[i, :n] for i, n in enumerate(lengths)]).unsqueeze(0)
     pos = torch.cat([torch.arange(n, device=input_ids.device) for n in lengths]).unsqueeze(0)
     return Packed(ids, pos, [int(n) for n in lengths])
@@ -47,7 +49,10 @@ def unpack(flat: torch.Tensor, lengths: list[int], width: int, next_token: bool 
         cols.append(torch.arange(k))
         src.append(torch.arange(start, start + k))
         start += n
-    r, c, s = (torch.cat(x).to(flat.device) for x in (rows, cols, src))
+    index = torch.stack([torch.cat(x) for x in (rows, cols, src)])
+    if flat.device.type == "cuda":  # pinned + non-blocking: no wait for the kernels already queued
+        index = index.pin_memory().to(flat.device, non_blocking=True)
+    r, c, s = index.to(flat.device)
     return out.index_put((r, c), flat[s])
 
 

@@ -80,7 +80,7 @@ def boundaries(lengths: list[int], device: torch.device) -> dict[str, object]:
     """The keyword arguments a packed forward passes down to `varlen_attention_forward`."""
     cu = torch.zeros(len(lengths) + 1, dtype=torch.int32)
     cu[1:] = torch.cumsum(torch.tensor(lengths, dtype=torch.int32), 0)
-    cu = cu.to(device)
+    cu = cu.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else cu.to(device)
     m = max(lengths)
     return {"cu_seq_lens_q": cu, "cu_seq_lens_k": cu, "max_length_q": m, "max_length_k": m}
 

@@ -86,8 +86,10 @@ def actor_loss(
     traj_bounds: tuple[float, float] = MISPO_TRAJ_BOUNDS,
     loss_agg: str = "token_mean",
     normalizer: float | None = None,
+    with_stats: bool = True,
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """MIS-PO policy-gradient loss with token and trajectory filters. Returns (scalar loss, stats).
+    """MIS-PO policy-gradient loss with token and trajectory filters. Returns (scalar loss, stats); stats are {}
+    without `with_stats` (reading them back waits for the GPU: the learner's update does not).
 
     `normalizer` overrides N (tokens for token_mean, sequences otherwise) so that micro-batches of one
     mini-batch sum to the mini-batch loss. stats: token_keep_frac, traj_keep_frac, keep_frac (both filters,
@@ -98,7 +100,7 @@ def actor_loss(
     keep = f.token_keep * f.traj_keep.unsqueeze(-1)
     per_token = -(keep * logprobs * advantages.detach().to(logprobs.dtype))
     loss = aggregate(per_token, mask, loss_agg, normalizer)
-    return loss, filter_stats(f, mask)
+    return loss, (filter_stats(f, mask) if with_stats else {})
 
 
 def filter_stats(f: FilterResult, mask: torch.Tensor) -> dict[str, float]:

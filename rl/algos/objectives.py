@@ -75,7 +75,8 @@ def policy_loss(objective: str, lp: torch.Tensor, old: torch.Tensor, rollout: to
     """Scalar loss of `objective` (one of OBJECTIVES)."""
     old, rollout, adv, mask = old.detach(), rollout.detach(), adv.detach().to(lp.dtype), mask.float()
     if objective == "mispo":
-        return actor_loss(lp, old, rollout, adv, mask, p.token_bounds, p.traj_bounds, p.loss_agg, normalizer)[0]
+        return actor_loss(lp, old, rollout, adv, mask, p.token_bounds, p.traj_bounds, p.loss_agg, normalizer,
+                          with_stats=False)[0]
     if objective == "pg":
         return pg_loss(lp, adv, mask, p.loss_agg, normalizer)
     if objective == "ppo_clip":

@@ -51,7 +51,7 @@ SETTINGS = {  # our side: overrides on top of configs/mispo_math_code.yaml ({pro
                   "rollout.stream_chunk_prompts={prompts}"],
 }
 GPU_ONLY = {"grpo_fast": ["actor.max_tokens_per_micro=16384", "rollout.weight_sync=cuda_ipc", "rollout.hf.compile=true",
-                          "actor.compile=true"]}
+                          "actor.compile=true", "actor.zero_stage=0"]}  # one GPU: ZeRO-0 -> flat master weights
 PHASES = ("time/rollout_and_reward_s", "time/batch_s", "time/old_logprob_s", "time/update_s", "time/sync_s")
 
 

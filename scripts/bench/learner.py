@@ -16,6 +16,7 @@ import json
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,6 +105,39 @@ def label_phases(learner) -> None:
     wrap(learner.engine, "step", "phase.step")
 
 
+def print_sync_sites(fn) -> None:
+    """Run `fn` with torch's CUDA sync debug mode on and print where host-device synchronisations happen (the
+    innermost frames of mispo and DeepSpeed on the stack of each)."""
+    import collections
+    import traceback
+    import warnings
+
+    import torch
+
+    sites: collections.Counter = collections.Counter()
+
+    def record(message, category, filename, lineno, file=None, line=None):
+        if "synchroniz" not in str(message):
+            return
+        stack = traceback.extract_stack()[:-1]
+        ours = [f for f in stack if "/rl/" in f.filename or "deepspeed" in f.filename]
+        inner = [f for f in stack if "/torch/" not in f.filename and "warnings" not in f.filename]
+        name = " < ".join(dict.fromkeys(f"{'/'.join(Path(f.filename).parts[-2:])}:{f.lineno}"
+                                        for f in (inner[-1:] + ours[-1:]))) or "autograd (no Python frame)"
+        sites[name] += 1
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = record
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            fn()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    print("    host syncs by Python line: " + (", ".join(f"{k} x{v}" for k, v in sites.most_common(20)) or "none"),
+          flush=True)
+
+
 def run_variant(name: str, model_path: str, batch, args, device) -> dict:
     import torch
 
@@ -113,7 +147,7 @@ def run_variant(name: str, model_path: str, batch, args, device) -> dict:
 
     packed = name.startswith("packed")
     role = dict(lr=1e-6, mini_batches=1, zero_stage=args.zero_stage, torch_threads=0,
-                compile=name.endswith("-compiled"))
+                compile=name.endswith("-compiled"), master_weights=args.master_weights)
     if packed:
         role.update(max_tokens_per_micro=args.tokens_per_micro, logprob_chunk_tokens=args.chunk_tokens,
                     micro_batch_size=len(batch))
@@ -152,6 +186,8 @@ def run_variant(name: str, model_path: str, batch, args, device) -> dict:
         with profile(activities=acts) as prof:
             learner.update([batch], [float(batch.response_mask.sum())], (0.5, 2.0), counts)
             sync(device)
+        if device.type == "cuda":  # which lines of Python make the update wait for the GPU
+            print_sync_sites(partial(learner.update, [batch], [float(batch.response_mask.sum())], (0.5, 2.0), counts))
         key = "self_cuda_time_total" if device.type == "cuda" else "self_cpu_time_total"
         table = prof.key_averages()
         print(f"--- {name}: top operators by {key}\n" + table.table(sort_by=key, row_limit=18), flush=True)
@@ -179,6 +215,8 @@ def main() -> None:
     ap.add_argument("--chunk-tokens", type=int, default=4096, help="packed path: actor.logprob_chunk_tokens")
     ap.add_argument("--zero-stage", type=int, default=1)
     ap.add_argument("--gradient-checkpointing", action="store_true")
+    ap.add_argument("--master-weights", default="auto",
+                    help="actor.master_weights: auto (flat on a GPU at ZeRO-0) | flat | deepspeed")
     ap.add_argument("--variants", default="padded,packed")
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--reps", type=int, default=3)
@@ -206,7 +244,8 @@ def main() -> None:
         train_flops, fwd_flops = flops.train(lengths), flops.forward(lengths)
         result = {"bench": "learner", "device": name, "shape": args.shape, "dtype": args.dtype, "seqs": args.seqs,
                   "max_len": args.max_len, "real_tokens": tokens, "padded_tokens": args.seqs * args.max_len,
-                  "gradient_checkpointing": args.gradient_checkpointing, "matmul_tflops": round(mm, 1),
+                  "gradient_checkpointing": args.gradient_checkpointing, "zero_stage": args.zero_stage,
+                  "master_weights": args.master_weights, "matmul_tflops": round(mm, 1),
                   "table_peak_tflops": table_peak, "date": time.strftime("%Y-%m-%d"), "variants": {}}
         for variant in args.variants.split(","):
             r = run_variant(variant, path, batch, args, device)
