@@ -87,3 +87,20 @@ def test_flat_master_rejects_mixed_dtypes():
     model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.Linear(4, 4).to(torch.bfloat16))
     with pytest.raises(ValueError, match="one dtype"):
         FlatMasterAdamW(model.parameters(), lr=1e-3, betas=(0.9, 0.99), weight_decay=0.0, max_grad_norm=1.0)
+
+
+def test_master_weights_config_errors_name_the_key_and_the_fix():
+    from config.errors import ConfigError
+    from config.load import load_config
+    from config.rl import RLConfig, validate_rl_config
+
+    def load(*overrides):
+        return load_config(RLConfig, "mispo_math_code.yaml", list(overrides), validate_rl_config)
+
+    assert load("actor.master_weights=flat", "actor.zero_stage=0", "model.dtype=bfloat16").actor.master_weights == "flat"
+    with pytest.raises(ConfigError, match=r"actor.master_weights: flat .* actor.zero_stage=0"):
+        load("actor.master_weights=flat", "actor.zero_stage=1", "model.dtype=bfloat16")
+    with pytest.raises(ConfigError, match=r"critic.master_weights: flat .* model.dtype=bfloat16"):
+        load("critic.master_weights=flat", "critic.zero_stage=0")
+    with pytest.raises(ConfigError, match=r"actor.master_weights: 'fast' is not one of"):
+        load("actor.master_weights=fast")
