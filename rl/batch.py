@@ -13,6 +13,14 @@ import torch
 from rollout.types import Trajectory
 
 
+def to_device(t: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """`t` on `device`; to a GPU through pinned memory without blocking, so the copy does not wait for the kernels
+    already queued (a copy from pageable memory drains the GPU's queue first)."""
+    if device.type != "cuda":
+        return t.to(device)
+    return t.pin_memory().to(device, non_blocking=True)
+
+
 @dataclass
 class TrainBatch:
     """input_ids, attention_mask: [B, L] long (right-padded prompt+response).
@@ -52,12 +60,8 @@ class TrainBatch:
         return self.attention_mask.sum(-1).tolist()
 
     def to(self, device: torch.device) -> "TrainBatch":
-        """This batch on `device`. To a GPU through pinned memory without blocking, so copying the next micro-batch
-        does not wait for the kernels already queued (a pageable copy would drain the GPU's queue first)."""
-        if device.type != "cuda":
-            return TrainBatch(**{f.name: getattr(self, f.name).to(device) for f in fields(self)})
-        return TrainBatch(**{f.name: getattr(self, f.name).pin_memory().to(device, non_blocking=True)
-                             for f in fields(self)})
+        """This batch on `device` (`to_device`: copying the next micro-batch does not wait for the GPU)."""
+        return TrainBatch(**{f.name: to_device(getattr(self, f.name), device) for f in fields(self)})
 
     def with_(self, **tensors: torch.Tensor) -> "TrainBatch":
         """A copy with some [B, L-1] fields replaced."""

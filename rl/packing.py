@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from rl.batch import TrainBatch
+from rl.batch import TrainBatch, to_device
 
 
 @dataclass
@@ -49,10 +49,7 @@ def unpack(flat: torch.Tensor, lengths: list[int], width: int, next_token: bool 
         cols.append(torch.arange(k))
         src.append(torch.arange(start, start + k))
         start += n
-    index = torch.stack([torch.cat(x) for x in (rows, cols, src)])
-    if flat.device.type == "cuda":  # pinned + non-blocking: no wait for the kernels already queued
-        index = index.pin_memory().to(flat.device, non_blocking=True)
-    r, c, s = index.to(flat.device)
+    r, c, s = to_device(torch.stack([torch.cat(x) for x in (rows, cols, src)]), flat.device)
     return out.index_put((r, c), flat[s])
 
 

@@ -13,6 +13,8 @@ import inspect
 
 import torch
 
+from rl.batch import to_device
+
 NAME = "mispo_varlen"
 
 
@@ -80,7 +82,7 @@ def boundaries(lengths: list[int], device: torch.device) -> dict[str, object]:
     """The keyword arguments a packed forward passes down to `varlen_attention_forward`."""
     cu = torch.zeros(len(lengths) + 1, dtype=torch.int32)
     cu[1:] = torch.cumsum(torch.tensor(lengths, dtype=torch.int32), 0)
-    cu = cu.pin_memory().to(device, non_blocking=True) if device.type == "cuda" else cu.to(device)
+    cu = to_device(cu, device)
     m = max(lengths)
     return {"cu_seq_lens_q": cu, "cu_seq_lens_k": cu, "max_length_q": m, "max_length_k": m}
 
