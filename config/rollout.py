@@ -36,8 +36,8 @@ class VLLMOptions:
 class HFOptions:
     """Settings of the HF engine (rollout.engine=hf)."""
 
-    # auto: the own decoding loop (preallocated KV cache, sampling on the device, one CUDA graph per step) on CUDA
-    # for the models it supports, model.generate on CPU; own | generate force one (rollout/static_decoder.py)
+    # auto: the own decoding loop (preallocated KV cache, sampling on the device, one CUDA graph per step on CUDA)
+    # for the models it supports, model.generate otherwise; own | generate force one (rollout/static_decoder.py)
     decoder: str = "auto"
     cuda_graphs: bool = True  # own decoder on CUDA: replay the captured step (false: the same step, eager)
     compile: bool = False  # own decoder: torch.compile the step's forward before capture (fuses small kernels)

@@ -161,7 +161,7 @@ class Learner:
         """This rank's node IP and a free port on it (where the weight sync's rendezvous is hosted)."""
         import ray
 
-        from rl.learner_group import free_port
+        from rl.ports import free_port
 
         return ray.util.get_node_ip_address(), free_port()
 

@@ -7,7 +7,6 @@ each split evenly over the ranks and, inside a rank, into micro-batches of `micr
 from __future__ import annotations
 
 import math
-import socket
 from typing import Any
 
 import ray
@@ -19,13 +18,8 @@ from rl.batch import TrainBatch
 from rl.critic import Critic
 from rl.learner import Learner
 from rl.packing import budget_count
+from rl.ports import free_port
 from rl.records import OldLogprobs, ValueEstimates
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("", 0))
-        return s.getsockname()[1]
 
 
 def normalizer(mb: TrainBatch, loss_agg: str) -> float:

@@ -84,7 +84,7 @@ def _gloo_broadcast(engine, weights: dict, version: int, bucket_mb: int = 1) -> 
     joins the weight group and loads `weights`, broadcast in buckets. Returns (buckets, bytes sent)."""
     import threading
 
-    from rl.learner_group import free_port
+    from rl.ports import free_port
     from rollout.weights.base import SyncSpec, setup_weight_receiver, setup_weight_sender
     from rollout.weights.source import StateDictSource
 

@@ -44,14 +44,14 @@ SETTINGS = {  # our side: overrides on top of configs/mispo_math_code.yaml ({pro
     # + one engine call per step, as TRL generates (ours streams chunks of 8 prompts to overlap scoring)
     "grpo_one_chunk": ["algo.advantage=grpo", "algo.kl_coef=0.0", "rollout.mode=sync", "actor.torch_threads=0",
                        "rollout.stream_chunk_prompts={prompts}"],
-    # grpo_one_chunk + the GPU fast paths (GPU_ONLY): packed, padding-free learner micro-batches (on CPU they
-    # measured slower for the tiny model: update 0.94 vs 0.67 s/step), the weights handed to the colocated HF engine
-    # through CUDA IPC instead of the object store, the decode step and the learner's blocks compiled
+    # grpo_one_chunk + packed, padding-free learner micro-batches, and on GPUs (GPU_ONLY) the weights handed to the
+    # colocated HF engine through CUDA IPC instead of the object store, the decode step and the learner's blocks
+    # compiled
     "grpo_fast": ["algo.advantage=grpo", "algo.kl_coef=0.0", "rollout.mode=sync", "actor.torch_threads=0",
-                  "rollout.stream_chunk_prompts={prompts}"],
+                  "rollout.stream_chunk_prompts={prompts}", "actor.max_tokens_per_micro=16384"],
 }
-GPU_ONLY = {"grpo_fast": ["actor.max_tokens_per_micro=16384", "rollout.weight_sync=cuda_ipc", "rollout.hf.compile=true",
-                          "actor.compile=true", "actor.zero_stage=0"]}  # one GPU: ZeRO-0 -> flat master weights
+GPU_ONLY = {"grpo_fast": ["rollout.weight_sync=cuda_ipc", "rollout.hf.compile=true", "actor.compile=true",
+                          "actor.zero_stage=0"]}  # one GPU: ZeRO-0 -> flat master weights
 PHASES = ("time/rollout_and_reward_s", "time/batch_s", "time/old_logprob_s", "time/update_s", "time/sync_s")
 
 

@@ -12,6 +12,8 @@ on the first `--keep-seqs` sequences, through the MIS-PO filters (default bands)
 the speed-up of every mode over `dynamic`.
 
     python scripts/bench/hf_generate.py --preset qwen0.5b --batch 256 --prompt-tokens 128 --new-tokens 256
+    python scripts/bench/hf_generate.py --model mispo-tiny --dtype float32 --batch 256 --prompt-tokens 28 \
+        --new-tokens 32 --modes dynamic,own_eager                      # CPU: the project's tiny model
 """
 from __future__ import annotations
 
@@ -37,6 +39,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--preset", default="qwen0.5b", help="a Qwen2 shape of scripts/bench/weight_sync.py; '' for "
                     "--hidden/--layers")
+    ap.add_argument("--model", default=None, help="a checkpoint (path or the project's tiny model names, "
+                    "rl/model_source.py) instead of a random-init shape")
     ap.add_argument("--hidden", type=int, default=256)
     ap.add_argument("--layers", type=int, default=2)
     ap.add_argument("--batch", type=int, default=64)
@@ -59,11 +63,16 @@ def main() -> None:
 
     cuda = torch.cuda.is_available()
     device = torch.device("cuda" if cuda else "cpu")
-    results = {"bench": "hf_generate", "preset": args.preset, "batch": args.batch, "prompt_tokens": args.prompt_tokens,
+    results = {"bench": "hf_generate", "model": args.model, "preset": args.preset, "batch": args.batch, "prompt_tokens": args.prompt_tokens,
                "new_tokens": args.new_tokens, "dtype": args.dtype, "date": time.strftime("%Y-%m-%d"),
                "device": torch.cuda.get_device_name(0) if cuda else "cpu", "modes": {}}
     with tempfile.TemporaryDirectory() as tmp:
-        path, _ = build_model(Path(tmp) / "model", args.hidden, args.layers, args.preset or None, args.dtype)
+        if args.model:
+            from rl.model_source import resolve_model_path
+
+            path = resolve_model_path(args.model)
+        else:
+            path, _ = build_model(Path(tmp) / "model", args.hidden, args.layers, args.preset or None, args.dtype)
         g = torch.Generator().manual_seed(0)
         prompts = [torch.randint(10, 400, (args.prompt_tokens,), generator=g).tolist() for _ in range(args.batch)]
         # a random-init model rarely emits eos, so every sequence decodes (about) the full length

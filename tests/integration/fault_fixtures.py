@@ -54,7 +54,7 @@ class SenderStandIn:
     def endpoint(self) -> tuple[str, int]:
         import ray
 
-        from rl.learner_group import free_port
+        from rl.ports import free_port
 
         return ray.util.get_node_ip_address(), free_port()
 

@@ -83,15 +83,23 @@ def test_token_budget_chunks_respect_the_budget_and_keep_every_row():
 
 
 def test_varlen_attention_equals_padded(tiny_model_path, model):
-    """The learners' attention for packed rows (rl/varlen_attention.py; on CPU: causal SDPA per sequence)."""
+    """The learners' attention for packed rows (rl/varlen_attention.py; on CPU: the packed tokens scattered into a
+    right-padded batch for one causal SDPA call): logprobs and gradients equal the padded model's."""
     from transformers import AutoModelForCausalLM
 
     from rl.varlen_attention import register
 
     varlen = AutoModelForCausalLM.from_pretrained(tiny_model_path, dtype=torch.float32, attn_implementation=register())
     ids, am, mask = _padded(model.config.vocab_size)
-    ref, _ = sequence_logprobs(model, ids, am, 1.0)
-    packed, _ = sequence_logprobs(varlen, ids, am, 1.0, packed=True, chunk_tokens=16)
-    padded_again, _ = sequence_logprobs(varlen, ids, am, 1.0)  # unpacked calls fall back to masked SDPA
+    grads = {}
+    for name, m, kw in (("ref", model, {}), ("varlen", varlen, dict(packed=True, chunk_tokens=16))):
+        m.zero_grad()
+        lp, _ = sequence_logprobs(m, ids, am, 1.0, **kw)
+        ((lp * mask).sum() / mask.sum()).backward()
+        grads[name] = (lp.detach(), torch.cat([p.grad.flatten() for p in m.parameters() if p.grad is not None]))
+    (ref, g_ref), (packed, g_packed) = grads["ref"], grads["varlen"]
     assert ((packed - ref) * mask).abs().max() < 5e-5
+    assert (g_packed - g_ref).abs().max() < 1e-5
+    with torch.no_grad():
+        padded_again, _ = sequence_logprobs(varlen, ids, am, 1.0)  # unpacked calls fall back to masked SDPA
     assert ((padded_again - ref) * mask).abs().max() < 1e-6

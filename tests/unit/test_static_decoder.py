@@ -123,16 +123,23 @@ def test_models_without_layer_types_match_generate(family):
 
 
 def test_a_smaller_request_reuses_the_larger_cache_with_the_same_result(engines):
-    """Fewer rows (finished filler rows) and a shorter request (the longer cache) decode what a fresh decoder does."""
+    """Fewer rows (finished filler rows) and a shorter request (the longer cache) decode what a fresh decoder does
+    (the CUDA-graph policy, forced on CPU); eager decoding (the CPU default) fits its state to each request."""
     _, own = engines
     prompts = random_prompts(6, 3, 12, len(own.tokenizer), seed=8)
     big, small = left_pad(prompts, own.pad_id), left_pad(prompts[:2], own.pad_id)
     fresh = StaticDecoder(own.model, own.pad_id, own.stop_ids).decode(*small, 6, 0.0, 1.0)
     reused = StaticDecoder(own.model, own.pad_id, own.stop_ids)
+    reused.reuse_shapes = True
     reused.decode(*big, 200, 0.0, 1.0)
     out = reused.decode(*small, 6, 0.0, 1.0)
     assert reused._shape[0] == 6 and out.tokens.shape[0] == 2
     assert torch.equal(out.tokens, fresh.tokens) and torch.allclose(out.logprobs, fresh.logprobs, atol=1e-6)
+    fitted = StaticDecoder(own.model, own.pad_id, own.stop_ids)
+    assert not fitted.reuse_shapes  # CPU: no graphs
+    fitted.decode(*big, 200, 0.0, 1.0)
+    again = fitted.decode(*small, 6, 0.0, 1.0)
+    assert fitted._shape == (2, 128) and torch.equal(again.tokens, fresh.tokens)
 
 
 def test_unsupported_attention_falls_back():
@@ -184,4 +191,5 @@ def test_decoder_choice_is_validated(tiny_model_path):
     cfg = RolloutConfig()
     cfg.hf.decoder = "fast"
     assert any("rollout.hf.decoder" in e for e in validate_rollout(cfg))
-    assert HFEngine(tiny_model_path, threads=1).decoder is None  # auto on CPU: generate (measured faster here)
+    assert HFEngine(tiny_model_path, threads=1).decoder is not None  # auto: the own loop, CPU included
+    assert HFEngine(tiny_model_path, threads=1, decoder="generate").decoder is None

@@ -8,7 +8,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from rl.learner_group import free_port
+from rl.ports import free_port
 from rollout.hf_engine import HFEngine
 from rollout.weights.base import BACKENDS, SyncSpec, sender_class, setup_weight_receiver, setup_weight_sender
 from rollout.weights.payload import without_tied
