@@ -90,7 +90,9 @@ class RolloutConfig:
     dtype: Optional[str] = None  # engine dtype; null = model.dtype (a lower precision here makes a mismatch)
     sync_interval: int = 1  # push weights every k updates (>1 only for staleness ablations)
     max_staleness: int = 1  # drop trajectories generated more than k policy versions before the update
-    stream_chunk_prompts: int = 8  # prompts per rollout call; a finished chunk is scored while the next generates
+    # prompts per rollout call; a finished chunk is scored while the next generates (worth it with slow verifiers:
+    # code/terminal sandboxes). 0: one call per worker per step (the prompts split evenly), the fastest generation
+    stream_chunk_prompts: int = 0
     partial_rollouts: bool = False  # async only: a weight sync lands mid-generation (between segments / turns)
     segment_tokens: int = 16  # partial rollouts: single-turn completions are generated this many tokens at a time
     weight_sync: str = "object_store"  # object_store | nccl (engine GPUs) | gloo (CPU broadcast) | cuda_ipc (same GPU)
@@ -124,12 +126,15 @@ def validate_rollout(cfg: RolloutConfig) -> list[str]:
         "rollout.prompts_per_step": cfg.prompts_per_step, "rollout.samples_per_prompt": cfg.samples_per_prompt,
         "rollout.max_new_tokens": cfg.max_new_tokens, "rollout.num_workers": cfg.num_workers,
         "rollout.generation_batch_size": cfg.generation_batch_size, "rollout.sync_interval": cfg.sync_interval,
-        "rollout.stream_chunk_prompts": cfg.stream_chunk_prompts, "rollout.agent.max_turns": cfg.agent.max_turns,
+        "rollout.agent.max_turns": cfg.agent.max_turns,
         "rollout.agent.max_turn_tokens": cfg.agent.max_turn_tokens,
         "rollout.agent.max_total_tokens": cfg.agent.max_total_tokens,
         "rollout.agent.concurrency": cfg.agent.concurrency})
     if cfg.max_staleness < 0:
         errors.append(f"rollout.max_staleness: must be >= 0, got {cfg.max_staleness}")
+    if cfg.stream_chunk_prompts < 0:
+        errors.append(f"rollout.stream_chunk_prompts: must be >= 0 (0: one engine call per worker per step), got "
+                      f"{cfg.stream_chunk_prompts}")
     needed = cfg.sync_interval - 1 + (1 if cfg.mode == "async" else 0)
     if cfg.max_staleness < needed:
         errors.append(f"rollout.max_staleness: {cfg.max_staleness} would drop every trajectory at times "

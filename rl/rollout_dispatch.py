@@ -76,8 +76,10 @@ def chunk_seed(run_seed: int, rollout_index: int, chunk: int) -> int:
 
 def start_rollout(rollout_workers: Sequence[Any], prompts: Sequence[PromptRecord], sampling: SamplingParams,
                   chunk_prompts: int, run_seed: int, rollout_index: int) -> PendingRollout:
-    """Send the prompts in chunks of `chunk_prompts`, round-robin over the workers; chunk i samples with
-    chunk_seed(run_seed, rollout_index, i)."""
+    """Send the prompts in chunks of `chunk_prompts` (0: split evenly, one chunk per worker), round-robin over the
+    workers; chunk i samples with chunk_seed(run_seed, rollout_index, i)."""
+    if chunk_prompts <= 0:
+        chunk_prompts = max(1, -(-len(prompts) // len(rollout_workers)))
     requests = [RolloutRequest(group_id=i, domain=p.domain, prompt_text=p.prompt_text, prompt_ids=p.prompt_ids,
                                reference=p.reference, metadata=p.metadata) for i, p in enumerate(prompts)]
     chunks = [requests[i:i + chunk_prompts] for i in range(0, len(requests), chunk_prompts)]

@@ -2,8 +2,9 @@
 batch split and number of RL steps through our `rl.train` and through TRL's GRPOTrainer (transformers
 generation, no vLLM), in one run. Prints s/step, generated tokens/s and trained tokens/s for each side and the
 ratio ours / TRL, for our settings (SETTINGS below): `defaults` (configs/mispo_math_code.yaml: critic + GAE,
-MIS-PO, sync), `grpo` (the closest to TRL: GRPO advantages, no critic, no KL, sync, the actor on every core) and
-`grpo_one_chunk` (the same, generating a step's prompts in one engine call as TRL does).
+MIS-PO, sync), `grpo` (the closest to TRL: GRPO advantages, no critic, no KL, sync, the actor on every core, a step's
+prompts in one engine call as TRL generates), `grpo_streamed` (`grpo` generating in chunks of 8 prompts, scored while
+the next generates) and `grpo_fast` (`grpo` + packed learner micro-batches, + on GPUs the compiled/IPC fast paths).
 
     python scripts/bench/e2e_vs_trl.py                          # CPU: the tiny model, 6 steps
     python scripts/bench/e2e_vs_trl.py --shape 0.5b --dtype bfloat16   # GPU: random-init Qwen2-0.5B shape
@@ -37,18 +38,19 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 MATH_FILE = "data/math_train.jsonl"
-SETTINGS = {  # our side: overrides on top of configs/mispo_math_code.yaml ({prompts}: the bench's --prompts)
+SETTINGS = {  # our side: overrides on top of configs/mispo_math_code.yaml
     "defaults": [],  # critic + GAE, MIS-PO, sync; actor and critic one thread each, side by side
-    # closest to TRL: no critic, no KL, sync; with no critic beside it the actor takes every core, as TRL's does
+    # closest to TRL: no critic, no KL, sync, one engine call per step (rollout.stream_chunk_prompts=0, the default);
+    # with no critic beside it the actor takes every core, as TRL's does
     "grpo": ["algo.advantage=grpo", "algo.kl_coef=0.0", "rollout.mode=sync", "actor.torch_threads=0"],
-    # + one engine call per step, as TRL generates (ours streams chunks of 8 prompts to overlap scoring)
-    "grpo_one_chunk": ["algo.advantage=grpo", "algo.kl_coef=0.0", "rollout.mode=sync", "actor.torch_threads=0",
-                       "rollout.stream_chunk_prompts={prompts}"],
-    # grpo_one_chunk + packed, padding-free learner micro-batches, and on GPUs (GPU_ONLY) the weights handed to the
+    # grpo, generated in chunks of 8 prompts, each scored while the next generates (for slow verifiers)
+    "grpo_streamed": ["algo.advantage=grpo", "algo.kl_coef=0.0", "rollout.mode=sync", "actor.torch_threads=0",
+                      "rollout.stream_chunk_prompts=8"],
+    # grpo + packed, padding-free learner micro-batches, and on GPUs (GPU_ONLY) the weights handed to the
     # colocated HF engine through CUDA IPC instead of the object store, the decode step and the learner's blocks
     # compiled
     "grpo_fast": ["algo.advantage=grpo", "algo.kl_coef=0.0", "rollout.mode=sync", "actor.torch_threads=0",
-                  "rollout.stream_chunk_prompts={prompts}", "actor.max_tokens_per_micro=16384"],
+                  "actor.max_tokens_per_micro=16384"],
 }
 GPU_ONLY = {"grpo_fast": ["rollout.weight_sync=cuda_ipc", "rollout.hf.compile=true", "actor.compile=true",
                           "actor.zero_stage=0"]}  # one GPU: ZeRO-0 -> flat master weights
@@ -69,7 +71,7 @@ def shared_overrides(args) -> list[str]:
 
 def setting_overrides(args, setting: str) -> list[str]:
     gpu = GPU_ONLY.get(setting, []) if args.shape != "tiny" else []
-    return [o.format(prompts=args.prompts) for o in SETTINGS[setting] + gpu]
+    return SETTINGS[setting] + gpu
 
 
 def features(cfg: dict) -> dict:
