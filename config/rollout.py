@@ -93,6 +93,10 @@ class RolloutConfig:
     # prompts per rollout call; a finished chunk is scored while the next generates (worth it with slow verifiers:
     # code/terminal sandboxes). 0: one call per worker per step (the prompts split evenly), the fastest generation
     stream_chunk_prompts: int = 0
+    # sync mode, hf engine: after each step's generation free the engine's KV cache and captured graphs until its
+    # next call, so a learner sharing the GPU (colocated layout) gets that memory; costs a re-allocation and graph
+    # capture per step (docs/gpu.md)
+    release_memory: bool = False
     partial_rollouts: bool = False  # async only: a weight sync lands mid-generation (between segments / turns)
     segment_tokens: int = 16  # partial rollouts: single-turn completions are generated this many tokens at a time
     weight_sync: str = "object_store"  # object_store | nccl (engine GPUs) | gloo (CPU broadcast) | cuda_ipc (same GPU)
@@ -132,6 +136,12 @@ def validate_rollout(cfg: RolloutConfig) -> list[str]:
         "rollout.agent.concurrency": cfg.agent.concurrency})
     if cfg.max_staleness < 0:
         errors.append(f"rollout.max_staleness: must be >= 0, got {cfg.max_staleness}")
+    if cfg.release_memory and cfg.mode != "sync":
+        errors.append("rollout.release_memory: needs rollout.mode=sync (in async mode the engine generates while the "
+                      "learner updates, so there is no idle time to free its memory in); set it false")
+    if cfg.release_memory and cfg.engine != "hf":
+        errors.append(f"rollout.release_memory: implemented for rollout.engine=hf only, not {cfg.engine!r} (vLLM "
+                      "keeps its KV cache; size it with rollout.vllm.gpu_memory_utilization); set it false")
     if cfg.stream_chunk_prompts < 0:
         errors.append(f"rollout.stream_chunk_prompts: must be >= 0 (0: one engine call per worker per step), got "
                       f"{cfg.stream_chunk_prompts}")

@@ -122,6 +122,8 @@ class Learner:
         """One optimizer step per mini-batch shard. normalizers[i]: global N of mini-batch i; counts[i]: its number
         of token-budget micro-batches (the same on every rank)."""
         self.engine.train()
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
         params = objective_params(self.algo, traj_bounds)
         losses, kls, norms = [], [], []
         for k, (mb, norm) in enumerate(zip(minibatches, normalizers)):
@@ -154,8 +156,9 @@ class Learner:
             gn = self.engine.get_global_grad_norm()
             norms.append(gn if gn is not None else float("nan"))
         losses, kls, norms = ([float(x) for x in xs] for xs in (losses, kls, norms))  # the update's one host sync
+        peak = torch.cuda.max_memory_allocated(self.device) / 2**30 if self.device.type == "cuda" else float("nan")
         return ActorStats(loss=sum(losses) / len(losses), kl=sum(kls) / len(kls), grad_norm=sum(norms) / len(norms),
-                          lr=float(self.engine.get_lr()[0]))
+                          lr=float(self.engine.get_lr()[0]), peak_memory_gib=peak)
 
     def endpoint(self) -> tuple[str, int]:
         """This rank's node IP and a free port on it (where the weight sync's rendezvous is hosted)."""

@@ -40,6 +40,7 @@ class ActorStats:
     kl: float
     grad_norm: float
     lr: float
+    peak_memory_gib: float = float("nan")  # CUDA: the most GPU memory the update allocated (NaN on CPU)
 
 
 @dataclass

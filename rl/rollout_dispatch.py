@@ -231,6 +231,20 @@ class RolloutStream:
         check_fault_frac(self.faults, self.max_fault_frac)
         return drawn
 
+    def release_memory(self) -> dict[str, float]:
+        """Have every rollout worker free its engine's rebuildable GPU memory until its next call
+        (rollout.release_memory); the largest worker's reserved GiB before and after. A worker that died meanwhile
+        is skipped: the next rollout replaces it."""
+        stats = []
+        for ref in [w.release_memory.remote() for w in self.rollout_workers]:
+            try:
+                stats.append(ray.get(ref))
+            except ray.exceptions.RayActorError as exc:
+                log.warning("rollout worker died before releasing its memory (%s); the next rollout replaces it",
+                            short_reason(exc))
+        return {"rollout/engine_reserved_gib": max((s["before_gib"] for s in stats), default=0.0),
+                "rollout/engine_reserved_gib_released": max((s["after_gib"] for s in stats), default=0.0)}
+
     def _fault_stats(self) -> dict[str, float]:
         """faults/* of this draw; worker restarts since the previous draw (those of the weight sync included)."""
         now = (self.rollout_workers.restarts, self.reward_workers.restarts,

@@ -33,6 +33,12 @@ class Engine(ABC):
     def close(self) -> None:
         """Release the engine's processes and memory (vLLM's engine core and workers); default: nothing to do."""
 
+    def release_memory(self) -> None:
+        """Free the device memory the next `generate` can rebuild (KV cache, captured graphs) while the engine
+        idles, so a learner sharing its GPU can use it (`rollout.release_memory`). Weights stay loaded."""
+        raise NotImplementedError(f"{type(self).__name__} cannot release its memory between generations; set "
+                                  "rollout.release_memory=false")
+
     def init_weight_group(self, host: str, port: int, rank: int, world_size: int, backend: str) -> None:
         """Join the learner's weight-broadcast group (rollout/weights/broadcast.py) as receiver `rank`. Engines whose
         weights live in another process (vLLM) override this and the next method to do it there."""

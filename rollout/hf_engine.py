@@ -253,6 +253,12 @@ class HFEngine(Engine):
         ids = ids[:end]
         return Completion(token_ids=ids, logprobs=lps[:end].tolist(), finish_reason=reason, text=self.decode(ids))
 
+    def release_memory(self) -> None:
+        if self.decoder is not None:
+            self.decoder.release()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()  # `generate`'s dynamic cache is gone with the call; return its blocks too
+
     def update_weights(self, state_dict: Mapping[str, torch.Tensor], version: int) -> None:
         missing, unexpected = self.model.load_state_dict(dict(state_dict), strict=False)
         missing = [k for k in missing if k != "lm_head.weight" or not self.model.config.tie_word_embeddings]

@@ -207,6 +207,9 @@ class StaticDecoder:
         self._shape: tuple[int, int] | None = None
         self._graphs: dict[tuple[float, float], torch.cuda.CUDAGraph] = {}
         self._pool: Any = None
+        # one warm-up stream for every capture: torch keeps a cuBLAS workspace (32 MiB on Hopper) per stream for the
+        # life of the process, so a fresh stream per capture grew the memory by that much per re-capture
+        self._warm_stream: Any = None
 
     # ---- state for one (batch, length) shape
     def _allocate(self, batch: int, length: int) -> None:
@@ -227,6 +230,16 @@ class StaticDecoder:
         self.out_logprobs = torch.zeros(batch, length, dtype=torch.float32, device=dev)
         self.step_index = torch.zeros(1, dtype=torch.long, device=dev)
         self.slot_index = torch.arange(length, device=dev)
+
+    def release(self) -> None:
+        """Drop the cache, the decode state and the captured graphs (their memory pool); the next `decode`
+        allocates (and captures) again. Compiled code is kept: it does not hold device memory of its own."""
+        self._graphs, self._pool, self._shape = {}, None, None
+        for name in ("kv", "valid", "token", "position", "finished", "out_tokens", "out_logprobs", "step_index",
+                     "slot_index"):
+            setattr(self, name, None)
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
 
     def _masks(self, query_slots: torch.Tensor, valid: torch.Tensor) -> dict[str, torch.Tensor]:
         """{layer type: [B, 1, Q, S] bool} for queries at cache slots `query_slots` [Q] over the first S slots."""
@@ -281,7 +294,9 @@ class StaticDecoder:
         """Warm the step up on a side stream, then capture it (the state tensors are the graph's inputs)."""
         saved = [t.clone() for t in self._state()]
         rng = torch.cuda.get_rng_state(self.device)  # the warm-up's draws must not shift the seeded stream
-        stream = torch.cuda.Stream()
+        if self._warm_stream is None:
+            self._warm_stream = torch.cuda.Stream()
+        stream = self._warm_stream
         stream.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(stream):
             for _ in range(2):

@@ -166,6 +166,20 @@ class RolloutWorker:
     def version(self) -> int:
         return self.engine.version
 
+    def release_memory(self) -> dict[str, float]:
+        """Free the engine's rebuildable device memory until its next call (rollout.release_memory); returns the
+        process's reserved GPU memory before and after, in GiB (0 without CUDA)."""
+        with self._engine_lock:
+            before = _reserved_gib()
+            self.engine.release_memory()
+            return {"before_gib": before, "after_gib": _reserved_gib()}
+
+
+def _reserved_gib() -> float:
+    import torch
+
+    return torch.cuda.memory_reserved() / 2**30 if torch.cuda.is_available() else 0.0
+
 
 @dataclasses.dataclass
 class _Partial:

@@ -46,11 +46,11 @@ def test_two_steps_write_metrics_and_a_loadable_checkpoint(tmp_path, tiny_model_
 
 
 @pytest.mark.parametrize("overrides", [
-    ["algo.objective=ppo_clip", "algo.advantage=grpo", "algo.kl_coef=0.001"],
+    ["algo.objective=ppo_clip", "algo.advantage=grpo", "algo.kl_coef=0.001", "rollout.release_memory=true"],
     ["algo.objective=tis", "algo.advantage=rloo", "algo.adaptive_traj_bounds=true", "rollout.sync_interval=2"],
     ["rollout.mode=async", "algo.advantage=grpo"],
     ["rollout.mode=async", "rollout.partial_rollouts=true", "rollout.segment_tokens=4", "algo.advantage=grpo"],
-], ids=["ppo_clip-grpo-kl", "tis-rloo-adaptive-stale", "async", "async-partial"])
+], ids=["ppo_clip-grpo-kl-release", "tis-rloo-adaptive-stale", "async", "async-partial"])
 def test_objective_and_advantage_variants_run(tmp_path, tiny_model_path, overrides, ray_session):
     from rl.train import main
 
@@ -61,6 +61,8 @@ def test_objective_and_advantage_variants_run(tmp_path, tiny_model_path, overrid
     assert rc == 0
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) == 2 and "critic/value_loss" not in rows[0]
+    if "rollout.release_memory=true" in overrides:  # the engines freed their state after each generation
+        assert all(r["rollout/engine_reserved_gib_released"] <= r["rollout/engine_reserved_gib"] for r in rows)
     if "algo.kl_coef=0.001" in overrides:
         # the policy moved away from the frozen reference after an update with any advantage signal
         assert rows[1]["actor/kl_ref"] > 0 or rows[0]["algo/advantage_abs_mean"] == 0.0

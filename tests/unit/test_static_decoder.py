@@ -193,3 +193,29 @@ def test_decoder_choice_is_validated(tiny_model_path):
     assert any("rollout.hf.decoder" in e for e in validate_rollout(cfg))
     assert HFEngine(tiny_model_path, threads=1).decoder is not None  # auto: the own loop, CPU included
     assert HFEngine(tiny_model_path, threads=1, decoder="generate").decoder is None
+
+
+def test_release_memory_frees_the_state_and_decodes_the_same_afterwards(engines):
+    """rollout.release_memory: the engine drops its cache (and, on CUDA, graphs) between generations; the next call
+    rebuilds it and samples what an engine that never released does (same seed)."""
+    _, own = engines
+    prompts = random_prompts(5, 3, 10, len(own.tokenizer), seed=4)
+    params = SamplingParams(n=2, temperature=1.0, max_new_tokens=12, seed=11)
+    before = own.generate(prompts, params)
+    assert own.decoder.kv is not None
+    own.release_memory()
+    assert own.decoder.kv is None and own.decoder._shape is None
+    after = own.generate(prompts, params)
+    assert [[c.token_ids for c in cs] for cs in after] == [[c.token_ids for c in cs] for cs in before]
+    assert own.decoder.kv is not None
+
+
+def test_release_memory_config_checks():
+    from config.rollout import RolloutConfig, validate_rollout
+
+    ok = RolloutConfig(release_memory=True)
+    assert not validate_rollout(ok)
+    errors = validate_rollout(RolloutConfig(release_memory=True, mode="async"))
+    assert any("rollout.release_memory" in e and "mode=sync" in e for e in errors)
+    errors = validate_rollout(RolloutConfig(release_memory=True, engine="vllm"))
+    assert any("rollout.release_memory" in e and "hf" in e for e in errors)
