@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import random
 import socket
+from pathlib import Path
 
 RAY_WORKER_PORTS_END = 19999  # ray start --max-worker-port default
 _rng = random.Random(os.urandom(16))  # private: the run's seeded `random` stream stays untouched
@@ -19,7 +20,7 @@ _rng = random.Random(os.urandom(16))  # private: the run's seeded `random` strea
 def ephemeral_range() -> tuple[int, int]:
     """The OS's ephemeral port range (Linux /proc; the Linux default elsewhere)."""
     try:
-        lo, hi = open("/proc/sys/net/ipv4/ip_local_port_range").read().split()
+        lo, hi = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
         return int(lo), int(hi)
     except (OSError, ValueError):
         return 32768, 60999

@@ -257,7 +257,7 @@ class HFEngine(Engine):
         if self.decoder is not None:
             self.decoder.release()
         if self.device.type == "cuda":
-            torch.cuda.empty_cache()  # `generate`'s dynamic cache is gone with the call; return its blocks too
+            torch.cuda.empty_cache()  # the decoder's state, or `generate`'s dynamic cache (gone with its call)
 
     def update_weights(self, state_dict: Mapping[str, torch.Tensor], version: int) -> None:
         missing, unexpected = self.model.load_state_dict(dict(state_dict), strict=False)

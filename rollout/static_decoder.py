@@ -233,13 +233,12 @@ class StaticDecoder:
 
     def release(self) -> None:
         """Drop the cache, the decode state and the captured graphs (their memory pool); the next `decode`
-        allocates (and captures) again. Compiled code is kept: it does not hold device memory of its own."""
+        allocates (and captures) again. Compiled code is kept: it does not hold device memory of its own. The
+        caller returns the freed blocks to the device (`torch.cuda.empty_cache`)."""
         self._graphs, self._pool, self._shape = {}, None, None
         for name in ("kv", "valid", "token", "position", "finished", "out_tokens", "out_logprobs", "step_index",
                      "slot_index"):
             setattr(self, name, None)
-        if self.device.type == "cuda":
-            torch.cuda.empty_cache()
 
     def _masks(self, query_slots: torch.Tensor, valid: torch.Tensor) -> dict[str, torch.Tensor]:
         """{layer type: [B, 1, Q, S] bool} for queries at cache slots `query_slots` [Q] over the first S slots."""

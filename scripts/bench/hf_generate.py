@@ -63,8 +63,9 @@ def main() -> None:
 
     cuda = torch.cuda.is_available()
     device = torch.device("cuda" if cuda else "cpu")
-    results = {"bench": "hf_generate", "model": args.model, "preset": args.preset, "batch": args.batch, "prompt_tokens": args.prompt_tokens,
-               "new_tokens": args.new_tokens, "dtype": args.dtype, "date": time.strftime("%Y-%m-%d"),
+    results = {"bench": "hf_generate", "model": args.model, "preset": args.preset, "batch": args.batch,
+               "prompt_tokens": args.prompt_tokens, "new_tokens": args.new_tokens, "dtype": args.dtype,
+               "date": time.strftime("%Y-%m-%d"),
                "device": torch.cuda.get_device_name(0) if cuda else "cpu", "modes": {}}
     with tempfile.TemporaryDirectory() as tmp:
         if args.model:
